@@ -1,0 +1,84 @@
+"""boto3 sessions and clients, configured the same way everywhere.
+
+Endpoint, region and credentials come from the standard boto3 chain only (``AWS_ENDPOINT_URL``,
+``AWS_ENDPOINT_URL_S3``, ``AWS_PROFILE``, ``AWS_DEFAULT_REGION``) plus ``--region/--profile``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from s3common.errors import (
+    AwsApiError,
+    DownloadError,
+    ExitCode,
+    S3BundlerError,
+    UploadError,
+)
+
+#: Retry policy for every client: adaptive mode backs off on throttling (SlowDown, 503).
+RETRIES = {"mode": "adaptive", "max_attempts": 10}
+
+
+def make_session(region: str | None = None, profile: str | None = None) -> boto3.session.Session:
+    try:
+        return boto3.session.Session(region_name=region, profile_name=profile)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise S3BundlerError(str(exc), ExitCode.USAGE) from None
+
+
+def make_client(
+    session: boto3.session.Session,
+    service: str,
+    *,
+    max_pool_connections: int = 10,
+    max_attempts: int | None = None,
+    **config: Any,
+) -> Any:
+    retries = dict(RETRIES)
+    if max_attempts is not None:
+        retries["max_attempts"] = max_attempts
+    cfg = Config(retries=retries, max_pool_connections=max_pool_connections, **config)
+    return session.client(service, config=cfg)
+
+
+def error_code(exc: BaseException) -> str:
+    """The S3/SQS error code of a botocore ClientError ('NoSuchKey', '404', ...), else the
+    exception's class name."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+    return type(exc).__name__
+
+
+def describe(exc: BaseException) -> str:
+    """One-line reason for an AWS failure."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        code = err.get("Code", "Unknown")
+        msg = err.get("Message") or ""
+        return f"{code}: {msg}".rstrip(": ")
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchVersion"})
+NO_BUCKET_CODES = frozenset({"NoSuchBucket"})
+
+
+def read_failed(uri: object, exc: BaseException) -> S3BundlerError:
+    """The error to raise when reading ``uri`` from S3 failed."""
+    return DownloadError(f"cannot read {uri}: {describe(exc)}")
+
+
+def write_failed(uri: object, exc: BaseException) -> S3BundlerError:
+    """The error to raise when writing ``uri`` to S3 failed."""
+    return UploadError(f"cannot write {uri}: {describe(exc)}")
+
+
+def api_failed(what: str, exc: BaseException) -> S3BundlerError:
+    return AwsApiError(f"{what}: {describe(exc)}")

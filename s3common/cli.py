@@ -1,0 +1,35 @@
+"""CLI plumbing shared by both tools: logging setup and the error-to-exit-code wrapper."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+from s3common.errors import ExitCode, S3BundlerError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def configure_logging(verbose: bool = False, debug: bool = False) -> None:
+    """Quiet by default (WARNING and up, plus each tool's own INFO summary lines when asked);
+    ``-v`` shows INFO, ``-d`` shows DEBUG including botocore's."""
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    if not debug:
+        for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run(prog: str, fn: Callable[[], int | None]) -> int:
+    """Run a CLI body; turn S3BundlerError into one line on stderr and its exit code."""
+    try:
+        return int(fn() or 0)
+    except S3BundlerError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return int(ExitCode.OK)

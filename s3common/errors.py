@@ -1,0 +1,45 @@
+"""Exit codes and the exceptions that carry them (design.md, "Configuration conventions")."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    USAGE = 2  # bad arguments or bad input the user gave
+    INPUT_DATA = 3  # input exists but cannot be read as what it claims to be
+    UPLOAD = 4  # writing to S3 failed
+    DOWNLOAD = 5  # reading from S3 failed
+    AWS = 7  # any other AWS API error
+
+
+class S3BundlerError(Exception):
+    """An error that ends the program with a one-line message and a documented exit code."""
+
+    exit_code: ExitCode = ExitCode.AWS
+
+    def __init__(self, message: str, exit_code: ExitCode | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(S3BundlerError):
+    exit_code = ExitCode.USAGE
+
+
+class InputDataError(S3BundlerError):
+    exit_code = ExitCode.INPUT_DATA
+
+
+class UploadError(S3BundlerError):
+    exit_code = ExitCode.UPLOAD
+
+
+class DownloadError(S3BundlerError):
+    exit_code = ExitCode.DOWNLOAD
+
+
+class AwsApiError(S3BundlerError):
+    exit_code = ExitCode.AWS
