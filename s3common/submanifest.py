@@ -109,8 +109,17 @@ def _parse_bool(cell: str, where: str) -> bool | None:
     raise InputDataError(f"{where}: is_multipart is not true/false: {cell!r}")
 
 
-def read_manifest(data: bytes | str, source: str = "sub-manifest") -> Iterator[ManifestEntry]:
-    """Parse a sub-manifest of either format. ``source`` names it in error messages.
+LEGACY_FIELDS: tuple[str, ...] = ("Bucket", "Key", "Size")
+
+
+def read_manifest(
+    data: bytes | str,
+    source: str = "sub-manifest",
+    legacy_fields: tuple[str, ...] = LEGACY_FIELDS,
+) -> Iterator[ManifestEntry]:
+    """Parse a sub-manifest of either format. ``source`` names it in error messages;
+    ``legacy_fields`` names the columns of a headerless original-format manifest (s3bundler's
+    ``-f``; it must include Bucket and Key).
 
     Raises InputDataError on a malformed row (wrong number of cells, non-numeric size)."""
     text = data.decode("utf-8") if isinstance(data, bytes) else data
@@ -121,7 +130,7 @@ def read_manifest(data: bytes | str, source: str = "sub-manifest") -> Iterator[M
     if tuple(first) == COLUMNS:
         yield from _read_ours(reader, source)
     else:
-        yield from _read_legacy(first, reader, source)
+        yield from _read_legacy(first, reader, source, legacy_fields)
 
 
 def _read_ours(reader: Iterator[list[str]], source: str) -> Iterator[ManifestEntry]:
@@ -148,21 +157,35 @@ def _read_ours(reader: Iterator[list[str]], source: str) -> Iterator[ManifestEnt
 
 
 def _read_legacy(
-    first: list[str], reader: Iterator[list[str]], source: str
+    first: list[str], reader: Iterator[list[str]], source: str, fields: tuple[str, ...]
 ) -> Iterator[ManifestEntry]:
-    """The original s3grouper's headerless ``Bucket,Key,Size`` rows, keys URL-encoded."""
+    """The original s3grouper's headerless rows (``Bucket,Key,Size``), keys URL-encoded."""
+    if "Bucket" not in fields or "Key" not in fields:
+        raise InputDataError(f"{source}: legacy field names must include Bucket and Key")
+    pos = {name: i for i, name in enumerate(fields)}
     rows = _chain_first(first, reader)
     for lineno, row in enumerate(rows, start=1):
         if not row:
             continue
         where = f"{source} row {lineno}"
-        if len(row) != 3:
+        if len(row) != len(fields):
             raise InputDataError(
                 f"{where}: neither an s3bundler sub-manifest (header {HEADER_LINE!r}) nor a "
-                f"legacy Bucket,Key,Size row ({len(row)} cells)"
+                f"legacy {','.join(fields)} row ({len(row)} cells)"
             )
-        bucket, key, size = row
-        yield ManifestEntry(bucket, unquote_plus(key), _parse_size(size, where))
+
+        def cell(name: str, row: list[str] = row) -> str:
+            return row[pos[name]] if name in pos else ""
+
+        yield ManifestEntry(
+            cell("Bucket"),
+            unquote_plus(cell("Key")),
+            _parse_size(cell("Size"), where),
+            version_id=cell("VersionId"),
+            etag=cell("ETag"),
+            last_modified=cell("LastModifiedDate"),
+            storage_class=cell("StorageClass"),
+        )
 
 
 def _chain_first(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:

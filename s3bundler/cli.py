@@ -1,0 +1,147 @@
+"""``s3bundler``: bundle the objects of a sub-manifest into a tar archive with an index."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from s3bundler.archiver import BundlerConfig
+from s3bundler.worker import QueueOptions, StopSignal, Worker, process_one
+from s3common.aws import make_client, make_session
+from s3common.cli import configure_logging, run
+from s3common.s3uri import s3_uri_arg
+from s3common.sizes import parse_size, size_arg
+from s3common.submanifest import LEGACY_FIELDS
+
+DEFAULT_MAXSIZE = "2GB"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="s3bundler",
+        description=(
+            "Bundle the objects listed in a sub-manifest into one tar archive (streamed into a "
+            "multipart upload) plus an index, copy objects above --maxsize server-side, and "
+            "list every object that could not be archived in a DLQ index. Takes manifests "
+            "from an SQS queue (-q) or one manifest (-m)."
+        ),
+        epilog=(
+            "Outputs: <prefix>/<hash6>/<bucket>/<manifest>.tar[.gz] and .index in the archive "
+            "bucket; big objects under <prefix>/<hash6>/<bucket>/bigobjects/; failures in "
+            "s3://<manifest>.dlq. Exit codes: 0 ok, 2 usage, 3 unreadable manifest, "
+            "4 upload failed, 5 download failed, 7 other AWS error, 143 stopped by signal."
+        ),
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("-q", "--queue", metavar="QUEUE", help="SQS queue name or URL to serve")
+    src.add_argument(
+        "-m",
+        "--manifest",
+        metavar="s3://BUCKET/KEY",
+        type=s3_uri_arg,
+        help="process this one sub-manifest and exit",
+    )
+    p.add_argument("-b", "--bucket", required=True, help="S3 bucket to write archives to")
+    p.add_argument(
+        "-p", "--prefix", default="archives", help="key prefix for archives (default: archives)"
+    )
+    p.add_argument(
+        "-f",
+        "--fieldnames",
+        metavar="F",
+        nargs="+",
+        default=list(LEGACY_FIELDS),
+        help="column names of headerless original-format manifests (default: Bucket Key Size)",
+    )
+    p.add_argument(
+        "-s",
+        "--maxsize",
+        metavar="SIZE",
+        type=size_arg,
+        default=parse_size(DEFAULT_MAXSIZE),
+        help="objects larger than this are copied server-side, not archived (default: 2GB)",
+    )
+    p.add_argument("-c", "--compress", action="store_true", help="gzip the archive (.tar.gz)")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=32,
+        metavar="N",
+        help="concurrent downloads (default: 32)",
+    )
+    p.add_argument(
+        "--buffer",
+        type=size_arg,
+        default=parse_size("64MiB"),
+        metavar="SIZE",
+        help="memory for downloaded objects waiting to be written (default: 64MiB)",
+    )
+    p.add_argument(
+        "--max-messages",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with -q: exit after handling N messages (default: no limit)",
+    )
+    p.add_argument(
+        "--idle-exit",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="with -q: exit when the queue stays empty this long (default: never)",
+    )
+    p.add_argument(
+        "--visibility-timeout",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="with -q: visibility the heartbeat keeps extending (default: the queue's)",
+    )
+    p.add_argument("-r", "--region", help="AWS region (default: from the environment)")
+    p.add_argument("--profile", help="AWS profile (default: from the environment)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    p.add_argument("-d", "--debug", action="store_true", help="log everything, incl. botocore")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> BundlerConfig:
+    return BundlerConfig(
+        archive_bucket=args.bucket,
+        archive_prefix=args.prefix.strip("/"),
+        maxsize=args.maxsize,
+        compress=args.compress,
+        concurrency=args.concurrency,
+        buffer_bytes=args.buffer,
+        stream_threshold=min(8 << 20, max(1 << 20, args.buffer // 4)),
+        legacy_fields=tuple(args.fieldnames),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    configure_logging(args.verbose, args.debug)
+
+    def body() -> int:
+        stop = StopSignal().install()
+        session = make_session(args.region, args.profile)
+        config = config_from_args(args)
+        s3 = make_client(session, "s3", max_pool_connections=args.concurrency + 16)
+        if args.manifest is not None:
+            return process_one(s3, config, args.manifest, stop.event)
+        sqs = make_client(session, "sqs")
+        options = QueueOptions(
+            queue=args.queue,
+            max_messages=args.max_messages,
+            idle_exit=args.idle_exit,
+            visibility_timeout=args.visibility_timeout,
+        )
+        return Worker(s3, sqs, config, options, stop.event).run()
+
+    return run("s3bundler", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Server-side copies of objects above maxsize, with metadata and tags kept.
+
+Up to ``multipart_threshold`` (5 GiB, the CopyObject limit) one CopyObject with
+``MetadataDirective``/``TaggingDirective`` COPY; above it a multipart upload whose parts are
+copied in parallel with UploadPartCopy, metadata and tags set on the new upload. Every copy is
+pinned to the ETag seen by the HEAD (``CopySourceIfMatch``), so a concurrent overwrite becomes a
+``Changed`` DLQ row rather than a silent mix. A ``.metadata`` JSON file (index fields) is
+written beside the copy.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from s3bundler import dlq
+from s3bundler.index import IndexRow
+from s3bundler.layout import bigobject_key, metadata_key
+from s3bundler.objects import (
+    NETWORK_ERRORS,
+    ObjectFailed,
+    ObjectInfo,
+    iso8601,
+    reason_for,
+)
+from s3common.aws import AWS_ERRORS, describe, write_failed
+from s3common.errors import DownloadError
+from s3common.s3uri import S3Uri
+from s3common.submanifest import ManifestEntry
+
+log = logging.getLogger(__name__)
+
+GiB = 1 << 30
+MiB = 1 << 20
+#: Headers carried over to a multipart copy (CopyObject copies them itself).
+_CARRIED = (
+    "CacheControl",
+    "ContentDisposition",
+    "ContentEncoding",
+    "ContentLanguage",
+    "ContentType",
+    "Expires",
+    "WebsiteRedirectLocation",
+)
+
+
+@dataclass(frozen=True)
+class CopySettings:
+    archive_bucket: str
+    archive_prefix: str
+    multipart_threshold: int = 5 * GiB
+    part_size: int = 512 * MiB
+    part_concurrency: int = 8
+
+
+@dataclass
+class Copied:
+    entry: ManifestEntry
+    target: S3Uri
+    row: IndexRow
+
+
+def _source(entry: ManifestEntry, info: ObjectInfo) -> dict[str, str]:
+    src = {"Bucket": entry.bucket, "Key": entry.key}
+    version = entry.version_id or (info.version_id if info.version_id != "null" else "")
+    if version:
+        src["VersionId"] = version
+    return src
+
+
+def _call(what: str, fn: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(**kwargs)
+    except NETWORK_ERRORS as exc:
+        raise DownloadError(f"{what}: {describe(exc)}") from exc
+    except AWS_ERRORS as exc:
+        raise ObjectFailed(reason_for(exc), describe(exc)) from exc
+
+
+def copy_big_object(s3: Any, entry: ManifestEntry, settings: CopySettings) -> Copied:
+    """Copy one object server-side; raises ObjectFailed (a DLQ row) or DownloadError."""
+    where = f"s3://{entry.bucket}/{entry.key}"
+    head_args: dict[str, Any] = {
+        "Bucket": entry.bucket,
+        "Key": entry.key,
+        "ChecksumMode": "ENABLED",
+    }
+    if entry.version_id:
+        head_args["VersionId"] = entry.version_id
+    info = ObjectInfo.from_response(_call(where, s3.head_object, **head_args), entry.version_id)
+    if info.storage_class in ("GLACIER", "DEEP_ARCHIVE") and not info.raw.get("Restore"):
+        raise ObjectFailed(dlq.GLACIER, f"storage class {info.storage_class}, not restored")
+    source = _source(entry, info)
+    tag_args = {k: v for k, v in source.items()}
+    tags = {t["Key"]: t["Value"] for t in _call(where, s3.get_object_tagging, **tag_args)["TagSet"]}
+    target = S3Uri(
+        settings.archive_bucket,
+        bigobject_key(settings.archive_prefix, entry.bucket, entry.key),
+    )
+    if info.size <= settings.multipart_threshold:
+        _call(
+            where,
+            s3.copy_object,
+            CopySource=source,
+            Bucket=target.bucket,
+            Key=target.key,
+            MetadataDirective="COPY",
+            TaggingDirective="COPY",
+            CopySourceIfMatch=f'"{info.etag}"',
+        )
+    else:
+        _multipart_copy(s3, source, info, tags, target, settings)
+    row = IndexRow(
+        bucket=entry.bucket,
+        key=entry.key,
+        version_id=source.get("VersionId", ""),
+        size=info.size,
+        last_modified=iso8601(info.last_modified),
+        etag=info.etag,
+        md5=info.etag if info.plain_md5_etag else "",
+        content_type=info.content_type,
+        metadata=info.metadata,
+        tags=tags,
+        storage_class=info.storage_class,
+        checksum=info.checksum,
+        flags=";".join(info.flags_against(entry)),
+    )
+    meta = S3Uri(target.bucket, metadata_key(target.key))
+    try:
+        s3.put_object(
+            Bucket=meta.bucket,
+            Key=meta.key,
+            Body=row.to_metadata_json(target.bucket, target.key),
+            ContentType="application/json",
+        )
+    except AWS_ERRORS as exc:
+        raise write_failed(meta, exc) from exc
+    return Copied(entry, target, row)
+
+
+def _multipart_copy(
+    s3: Any,
+    source: dict[str, str],
+    info: ObjectInfo,
+    tags: dict[str, str],
+    target: S3Uri,
+    settings: CopySettings,
+) -> None:
+    where = f"s3://{source['Bucket']}/{source['Key']}"
+    extra = {name: info.raw[name] for name in _CARRIED if info.raw.get(name)}
+    create: dict[str, Any] = {"Bucket": target.bucket, "Key": target.key, "Metadata": info.metadata}
+    create.update(extra)
+    if tags:
+        create["Tagging"] = urlencode(tags)
+    try:
+        upload_id = s3.create_multipart_upload(**create)["UploadId"]
+    except AWS_ERRORS as exc:
+        raise write_failed(target, exc) from exc
+    part_size = max(settings.part_size, -(-info.size // 10_000))
+    ranges = [
+        (n + 1, start, min(start + part_size, info.size) - 1)
+        for n, start in enumerate(range(0, info.size, part_size))
+    ]
+
+    def copy_part(spec: tuple[int, int, int]) -> dict[str, Any]:
+        number, first, last = spec
+        resp = _call(
+            where,
+            s3.upload_part_copy,
+            Bucket=target.bucket,
+            Key=target.key,
+            UploadId=upload_id,
+            PartNumber=number,
+            CopySource=source,
+            CopySourceRange=f"bytes={first}-{last}",
+            CopySourceIfMatch=f'"{info.etag}"',
+        )
+        return {"PartNumber": number, "ETag": resp["CopyPartResult"]["ETag"]}
+
+    try:
+        with ThreadPoolExecutor(settings.part_concurrency, thread_name_prefix="copy") as pool:
+            parts = list(pool.map(copy_part, ranges))
+        s3.complete_multipart_upload(
+            Bucket=target.bucket,
+            Key=target.key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+        )
+    except BaseException:
+        try:
+            s3.abort_multipart_upload(Bucket=target.bucket, Key=target.key, UploadId=upload_id)
+        except AWS_ERRORS as exc:
+            log.error("cannot abort multipart copy to %s: %s", target, describe(exc))
+        raise

@@ -1,0 +1,19 @@
+"""Worker-level failures. Per-object failures are not exceptions: they become DLQ rows."""
+
+from __future__ import annotations
+
+from s3common.errors import S3BundlerError
+
+
+class Cancelled(Exception):
+    """Shutdown was requested (SIGTERM/SIGINT) while a manifest was in progress."""
+
+
+class PoisonMessage(S3BundlerError):
+    """A queue message that can never be processed (bad JSON, unknown shape, manifest gone).
+    It is left to the queue's redrive policy."""
+
+
+class ManifestUnreadable(S3BundlerError):
+    """The sub-manifest itself cannot be read (gone, denied, malformed). For a queue message
+    this is poison: logged, left to the redrive policy, and the worker carries on."""

@@ -1,0 +1,82 @@
+"""Where the bundler's outputs live (design.md, "Archive, index and DLQ index").
+
+    archive   <prefix>/<hash6>/<source-bucket>/<manifest-name>.tar[.gz]
+    index     <prefix>/<hash6>/<source-bucket>/<manifest-name>.index
+    big obj   <prefix>/<hash6k>/<source-bucket>/bigobjects/<key>  (+ ``.metadata``)
+    DLQ index s3://<manifest-bucket>/<manifest-key>.dlq
+
+``hash6`` is the first 6 hex digits of md5(``<source-bucket>/<manifest-name>``); for big
+objects ``hash6k`` hashes ``<source-bucket>/<key>`` instead, so a big object's location follows
+from its key alone. Everything is deterministic: reprocessing a manifest overwrites the same keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from s3common.s3uri import S3Uri
+from s3common.submanifest import manifest_name
+
+
+def hash6(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()[:6]
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p.strip("/"))
+
+
+@dataclass(frozen=True)
+class ManifestOutputs:
+    """All keys one manifest's processing writes."""
+
+    archive_bucket: str
+    archive_key: str
+    index_key: str
+    dlq: S3Uri
+
+    @property
+    def archive_uri(self) -> S3Uri:
+        return S3Uri(self.archive_bucket, self.archive_key)
+
+    @property
+    def index_uri(self) -> S3Uri:
+        return S3Uri(self.archive_bucket, self.index_key)
+
+
+def manifest_outputs(
+    manifest: S3Uri, source_bucket: str, archive_bucket: str, prefix: str, compress: bool
+) -> ManifestOutputs:
+    name = manifest_name(manifest.key)
+    base = _join(prefix, hash6(f"{source_bucket}/{name}"), source_bucket, name)
+    ext = ".tar.gz" if compress else ".tar"
+    return ManifestOutputs(
+        archive_bucket=archive_bucket,
+        archive_key=base + ext,
+        index_key=base + ".index",
+        dlq=S3Uri(manifest.bucket, manifest.key + ".dlq"),
+    )
+
+
+def bigobject_key(prefix: str, source_bucket: str, key: str) -> str:
+    """Server-side copy target of an object above maxsize. The key is appended verbatim."""
+    head = _join(prefix, hash6(f"{source_bucket}/{key}"), source_bucket, "bigobjects")
+    return f"{head}/{key}"
+
+
+def metadata_key(bigobject: str) -> str:
+    return bigobject + ".metadata"
+
+
+def member_name(source_bucket: str, key: str) -> str:
+    """The tar member name ``<source-bucket>/<key>``, made safe to extract: no leading ``/``,
+    no ``.``/``..`` segments (written as ``%2E``/``%2E%2E``), no NUL (``%00``), and no trailing
+    ``/`` (``%2F``), so every member is a plain file inside ``<source-bucket>/``. The exact key
+    is always in the index."""
+    segments = key.replace("\x00", "%00").split("/")
+    safe = ["%2E" if s == "." else "%2E%2E" if s == ".." else s for s in segments]
+    name = "/".join([source_bucket, *safe])
+    if name.endswith("/"):
+        name = name[:-1] + "%2F"
+    return name

@@ -1,0 +1,168 @@
+"""A file-like writer that turns ``write()`` calls into an S3 multipart upload.
+
+Bytes are buffered to the part size and each full part is uploaded by a small thread pool
+while the caller keeps writing; at most ``concurrency`` parts are in flight, so memory stays
+at about ``(concurrency + 1) * part_size``. Every part carries a CRC32 checksum that S3
+verifies. Part size grows (doubling every 1,000 parts) so no archive needs more than 10,000
+parts, whatever its size. The caller decides when to ``complete()`` or ``abort()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from s3bundler.errors import Cancelled
+from s3common.aws import AWS_ERRORS, error_code, write_failed
+from s3common.s3uri import S3Uri
+
+log = logging.getLogger(__name__)
+
+MiB = 1 << 20
+MIN_PART_SIZE = 8 * MiB
+MAX_PART_SIZE = 5 * 1024 * MiB
+MAX_PARTS = 10_000
+GROWTH_EVERY = 1_000
+
+
+def initial_part_size(expected_bytes: int | None, minimum: int = MIN_PART_SIZE) -> int:
+    """A part size that fits ``expected_bytes`` into 9,000 parts (room to spare), in MiB."""
+    if not expected_bytes:
+        return minimum
+    need = math.ceil(expected_bytes / 9_000 / MiB) * MiB
+    return min(max(minimum, need), MAX_PART_SIZE)
+
+
+def part_size(base: int, part_number: int) -> int:
+    """Size of part ``part_number`` (1-based): ``base`` doubled every 1,000 parts."""
+    return min(base << ((part_number - 1) // GROWTH_EVERY), MAX_PART_SIZE)
+
+
+class MultipartWriter:
+    def __init__(
+        self,
+        s3: Any,
+        target: S3Uri,
+        *,
+        base_part_size: int = MIN_PART_SIZE,
+        concurrency: int = 3,
+        content_type: str = "application/octet-stream",
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self._s3 = s3
+        self.target = target
+        self._base = base_part_size
+        self._concurrency = max(1, concurrency)
+        self._content_type = content_type
+        self._cancel = cancel or threading.Event()
+        self._buf = bytearray()
+        self._next_part = 1
+        self._inflight: set[Future[dict[str, Any]]] = set()
+        self._done: list[dict[str, Any]] = []
+        self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="part")
+        self.upload_id: str | None = None
+        self.bytes_written = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> MultipartWriter:
+        try:
+            resp = self._s3.create_multipart_upload(
+                Bucket=self.target.bucket,
+                Key=self.target.key,
+                ContentType=self._content_type,
+                ChecksumAlgorithm="CRC32",
+            )
+        except AWS_ERRORS as exc:
+            raise write_failed(self.target, exc) from exc
+        self.upload_id = resp["UploadId"]
+        return self
+
+    def write(self, data: bytes) -> int:
+        self._buf += data
+        self.bytes_written += len(data)
+        size = part_size(self._base, self._next_part)
+        while len(self._buf) >= size:
+            self._submit(bytes(self._buf[:size]))
+            del self._buf[:size]
+            size = part_size(self._base, self._next_part)
+        return len(data)
+
+    def close(self) -> None:
+        """Upload what is buffered as the last part and wait for every part."""
+        if self._buf or self._next_part == 1:
+            self._submit(bytes(self._buf))
+            self._buf = bytearray()
+        while self._inflight:
+            self._reap(wait_for_one=True)
+        self._pool.shutdown(wait=True)
+
+    def complete(self) -> dict[str, Any]:
+        parts = sorted(self._done, key=lambda p: p["PartNumber"])
+        try:
+            return self._s3.complete_multipart_upload(
+                Bucket=self.target.bucket,
+                Key=self.target.key,
+                UploadId=self.upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except AWS_ERRORS as exc:
+            raise write_failed(self.target, exc) from exc
+
+    def abort(self) -> None:
+        """Stop uploading and abort the upload; safe to call more than once."""
+        for fut in self._inflight:
+            fut.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._inflight.clear()
+        if self.upload_id is None:
+            return
+        try:
+            self._s3.abort_multipart_upload(
+                Bucket=self.target.bucket, Key=self.target.key, UploadId=self.upload_id
+            )
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "NoSuchUpload":
+                log.error("cannot abort multipart upload of %s: %s", self.target, exc)
+                raise
+        self.upload_id = None
+
+    # -- parts --------------------------------------------------------------------------------
+    def _submit(self, body: bytes) -> None:
+        if self._next_part > MAX_PARTS:
+            raise write_failed(self.target, RuntimeError("archive needs more than 10,000 parts"))
+        while len(self._inflight) >= self._concurrency:
+            self._reap(wait_for_one=True)
+        number = self._next_part
+        self._next_part += 1
+        self._inflight.add(self._pool.submit(self._upload, number, body))
+
+    def _reap(self, wait_for_one: bool) -> None:
+        while True:
+            if self._cancel.is_set():
+                raise Cancelled()
+            done, _ = wait(self._inflight, timeout=0.5, return_when=FIRST_COMPLETED)
+            if done or not wait_for_one:
+                break
+        for fut in done:
+            self._inflight.discard(fut)
+            self._done.append(fut.result())
+
+    def _upload(self, number: int, body: bytes) -> dict[str, Any]:
+        try:
+            resp = self._s3.upload_part(
+                Bucket=self.target.bucket,
+                Key=self.target.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=body,
+                ChecksumAlgorithm="CRC32",
+            )
+        except AWS_ERRORS as exc:
+            raise write_failed(f"{self.target} part {number}", exc) from exc
+        part = {"PartNumber": number, "ETag": resp["ETag"]}
+        if "ChecksumCRC32" in resp:
+            part["ChecksumCRC32"] = resp["ChecksumCRC32"]
+        return part
