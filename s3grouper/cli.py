@@ -1,0 +1,224 @@
+"""``s3grouper``: command line -> GrouperOptions -> run_grouper."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from s3common.cli import configure_logging, run
+from s3common.errors import UsageError
+from s3common.s3uri import s3_uri_arg
+from s3common.sizes import size_arg
+from s3grouper.filters import FilterOptions, parse_when
+from s3grouper.grouper import DEFAULT_NAME, DEFAULT_PREFIX, GrouperOptions, run_grouper
+from s3grouper.grouping import DEFAULT_COUNT_THRESHOLD, DEFAULT_SIZE_THRESHOLD, Thresholds
+
+PROG = "s3grouper"
+
+DESCRIPTION = """\
+Read an S3 Inventory report (CSV, ORC or Parquet) and write sub-manifests of at most
+--size-threshold bytes and --count-threshold objects for s3bundler, plus a job summary.
+"""
+
+EPILOG = """\
+examples:
+  s3grouper -m s3://inv/src/cfg/2024-01-31T00-00Z/manifest.json -b work-bucket
+  s3grouper -m s3://inv/.../manifest.json -b work-bucket -s 1GiB -c 10000 -i logs/ --exclude '*.tmp'
+  s3grouper -m s3://inv/.../manifest.json -b work-bucket -g          # archived objects only
+  s3grouper -m s3://inv/.../manifest.json -b work-bucket --queue s3bundler-queue
+
+exit codes: 0 ok, 2 usage/bad input, 3 unreadable inventory, 4 upload failed,
+5 download failed, 7 other AWS error. See docs/s3grouper.md.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _positive_size(text: str) -> int:
+    value = size_arg(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 byte: {text!r}")
+    return value
+
+
+def _when(text: str) -> object:
+    try:
+        return parse_when(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _name(text: str) -> str:
+    if not text or "/" in text:
+        raise argparse.ArgumentTypeError(f"must be non-empty and without '/': {text!r}")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    io = p.add_argument_group("input and output")
+    io.add_argument(
+        "-m", "--manifest", required=True, type=s3_uri_arg, metavar="S3URI",
+        help="the inventory report's manifest.json (s3://bucket/.../manifest.json)",
+    )  # fmt: skip
+    io.add_argument("-b", "--bucket", required=True, help="bucket to write sub-manifests to")
+    io.add_argument(
+        "-p", "--prefix", default=DEFAULT_PREFIX,
+        help=f"key prefix of the sub-manifests (default: {DEFAULT_PREFIX})",
+    )  # fmt: skip
+    io.add_argument(
+        "-k", "--key", default=DEFAULT_NAME, type=_name, metavar="NAME",
+        help=f"name part of the sub-manifest keys (default: {DEFAULT_NAME}; "
+        "'-glacier' is appended with -g)",
+    )  # fmt: skip
+    io.add_argument("--force", action="store_true", help="rewrite existing sub-manifests")
+    io.add_argument(
+        "--queue", metavar="NAME_OR_URL",
+        help="also send each new sub-manifest's location to this SQS queue (default: rely on "
+        "the bucket's S3 event notification)",
+    )  # fmt: skip
+
+    grp = p.add_argument_group("grouping")
+    grp.add_argument(
+        "-s", "--size-threshold", type=_positive_size, default=DEFAULT_SIZE_THRESHOLD,
+        metavar="SIZE", help="max bytes per sub-manifest, e.g. 512MB, 4GiB (default: 4GiB)",
+    )  # fmt: skip
+    grp.add_argument(
+        "-c", "--count-threshold", type=_positive_int, default=DEFAULT_COUNT_THRESHOLD,
+        metavar="N", help=f"max objects per sub-manifest (default: {DEFAULT_COUNT_THRESHOLD})",
+    )  # fmt: skip
+
+    flt = p.add_argument_group("filters (all optional, combined with AND)")
+    flt.add_argument(
+        "-i", "--include", action="append", default=[], metavar="PREFIX",
+        help="only keys starting with PREFIX (repeatable: any of them)",
+    )  # fmt: skip
+    flt.add_argument(
+        "--exclude", action="append", default=[], metavar="GLOB",
+        help="leave out keys matching GLOB (fnmatch, '*' crosses '/'; repeatable)",
+    )  # fmt: skip
+    flt.add_argument(
+        "--exclude-from", action="append", default=[], metavar="FILE",
+        help="read --exclude patterns from FILE, one per line ('#' comments, blank lines ignored)",
+    )  # fmt: skip
+    flt.add_argument(
+        "-g", "--glacier", action="store_true",
+        help="only archived objects (GLACIER, DEEP_ARCHIVE, INTELLIGENT_TIERING in an archive "
+        "tier); without -g those are left out",
+    )  # fmt: skip
+    flt.add_argument(
+        "--storage-class", action="append", default=[], metavar="A,B",
+        help="only these storage classes (comma-separated, repeatable)",
+    )  # fmt: skip
+    flt.add_argument("--min-size", type=size_arg, metavar="SIZE", help="only objects >= SIZE")
+    flt.add_argument("--max-size", type=size_arg, metavar="SIZE", help="only objects <= SIZE")
+    flt.add_argument(
+        "--modified-since", type=_when, metavar="WHEN",
+        help="only objects last modified at or after WHEN (ISO date/datetime, UTC by default)",
+    )  # fmt: skip
+    flt.add_argument(
+        "--modified-before", type=_when, metavar="WHEN",
+        help="only objects last modified before WHEN",
+    )  # fmt: skip
+    flt.add_argument(
+        "--all-versions", action="store_true",
+        help="versioned inventories: every version, not only the latest (delete markers are "
+        "always skipped)",
+    )  # fmt: skip
+    flt.add_argument(
+        "--keep-folders", action="store_true",
+        help="keep zero-byte keys ending in '/' (skipped by default)",
+    )  # fmt: skip
+
+    env = p.add_argument_group("AWS and logging")
+    env.add_argument("-r", "--region", help="AWS region (default: the boto3 chain)")
+    env.add_argument("--profile", help="AWS profile (default: the boto3 chain)")
+    env.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
+    env.add_argument("-d", "--debug", action="store_true", help="log everything (DEBUG)")
+    return p
+
+
+def read_patterns(path: str) -> list[str]:
+    """Exclude patterns from a file: one per line, blank lines and '#' comments ignored."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read exclude patterns: {exc}") from None
+    return [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def options_from_args(args: argparse.Namespace) -> GrouperOptions:
+    exclude = list(args.exclude)
+    for path in args.exclude_from:
+        exclude.extend(read_patterns(path))
+    classes = [c.strip().upper() for arg in args.storage_class for c in arg.split(",")]
+    if args.storage_class and not any(classes):
+        raise UsageError("--storage-class: no storage class given")
+    if args.min_size is not None and args.max_size is not None and args.min_size > args.max_size:
+        raise UsageError("--min-size is larger than --max-size")
+    since, before = args.modified_since, args.modified_before
+    if since is not None and before is not None and since >= before:
+        raise UsageError("--modified-since is not before --modified-before")
+    filters = FilterOptions(
+        include=tuple(args.include),
+        exclude=tuple(exclude),
+        glacier=args.glacier,
+        storage_classes=tuple(c for c in classes if c),
+        min_size=args.min_size,
+        max_size=args.max_size,
+        modified_since=since,
+        modified_before=before,
+        all_versions=args.all_versions,
+        keep_folders=args.keep_folders,
+    )
+    return GrouperOptions(
+        manifest=args.manifest,
+        bucket=args.bucket,
+        prefix=args.prefix,
+        name=args.key,
+        thresholds=Thresholds(size=args.size_threshold, count=args.count_threshold),
+        filters=filters,
+        force=args.force,
+        queue=args.queue,
+        region=args.region,
+        profile=args.profile,
+        progress=sys.stderr.isatty(),
+    )
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(verbose=args.verbose, debug=args.debug)
+    result = run_grouper(options_from_args(args))
+    print(result.line(), flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script entry point."""
+    return run(PROG, lambda: _main(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

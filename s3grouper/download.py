@@ -1,0 +1,201 @@
+"""Reading the inventory from S3: manifest.json, its checksum, and the data files (verified)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from s3common.aws import AWS_ERRORS, NO_BUCKET_CODES, NOT_FOUND_CODES, error_code, read_failed
+from s3common.errors import InputDataError
+from s3common.s3uri import S3Uri
+from s3grouper.inventory import (
+    DataFile,
+    InventoryManifest,
+    checksum_key,
+    parse_manifest,
+    verify_checksum,
+)
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+_MISSING = NOT_FOUND_CODES | {"NoSuchKey"}
+
+
+def load_manifest(s3: Any, uri: S3Uri) -> InventoryManifest:
+    """Fetch, checksum-verify and parse manifest.json."""
+    try:
+        data = s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read()
+    except AWS_ERRORS as exc:
+        raise read_failed(uri, exc) from None
+    checksum_uri = S3Uri(uri.bucket, checksum_key(uri.key))
+    if checksum_uri != uri:
+        try:
+            checksum = s3.get_object(Bucket=uri.bucket, Key=checksum_uri.key)["Body"].read()
+        except AWS_ERRORS as exc:
+            if error_code(exc) in _MISSING:
+                log.info("%s: not present, manifest.json not checksum-verified", checksum_uri)
+            else:
+                log.warning("%s: cannot read (%s), not verified", checksum_uri, error_code(exc))
+        else:
+            verify_checksum(data, checksum, uri)
+    return parse_manifest(data, uri)
+
+
+class HashingReader:
+    """A read-through MD5 of a binary stream (what pyarrow reads, we hash)."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._md5 = hashlib.md5()
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size if size is not None and size >= 0 else None)
+        self._md5.update(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def hexdigest(self) -> str:
+        return self._md5.hexdigest()
+
+
+def check_md5(uri: S3Uri, got: str, want: str) -> None:
+    if got != want:
+        raise InputDataError(f"{uri}: MD5 {got} does not match MD5checksum {want} in manifest.json")
+
+
+class DataFiles:
+    """The report's data files in S3: verification (pass 1) and reading (pass 2)."""
+
+    def __init__(self, s3: Any, manifest: InventoryManifest, workers: int = 8) -> None:
+        self.s3 = s3
+        self.manifest = manifest
+        self.bucket = manifest.data_bucket
+        self.workers = workers
+
+    def uri(self, data_file: DataFile) -> S3Uri:
+        return S3Uri(self.bucket, data_file.key)
+
+    def verify_all(self) -> None:
+        """Pass 1: every data file exists and matches its MD5checksum, else InputDataError.
+
+        A file whose ETag is its MD5checksum was verified by S3; any other is streamed once."""
+        files = self.manifest.files
+        if not files:
+            return
+        self._locate(files[0])
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for future in [pool.submit(self._verify, f) for f in files]:
+                future.result()  # first failure in manifest order
+
+    def _head(self, data_file: DataFile, bucket: str) -> dict[str, Any]:
+        return self.s3.head_object(Bucket=bucket, Key=data_file.key)
+
+    def _locate(self, first: DataFile) -> None:
+        """Data files live in the destination bucket; fall back to the manifest's bucket."""
+        try:
+            self._head(first, self.bucket)
+            return
+        except AWS_ERRORS as exc:
+            fallback = self.manifest.uri.bucket
+            if fallback == self.bucket:
+                return  # _verify reports it
+            try:
+                self._head(first, fallback)
+            except AWS_ERRORS:
+                return
+            log.info("data files not in %s (%s), using %s", self.bucket, error_code(exc), fallback)
+            self.bucket = fallback
+
+    def _verify(self, data_file: DataFile) -> None:
+        uri = self.uri(data_file)
+        try:
+            head = self._head(data_file, self.bucket)
+        except AWS_ERRORS as exc:
+            code = error_code(exc)
+            if code in _MISSING:
+                raise InputDataError(
+                    f"{uri}: data file listed in {self.manifest.uri} does not exist"
+                ) from None
+            raise read_failed(uri, exc) from None
+        if data_file.size is not None and head.get("ContentLength") != data_file.size:
+            raise InputDataError(
+                f"{uri}: size {head.get('ContentLength')} does not match size "
+                f"{data_file.size} in manifest.json"
+            )
+        if head.get("ETag", "").strip('"').lower() == data_file.md5:
+            return
+        reader = self._open(data_file)
+        reader.drain()
+        check_md5(uri, reader.hexdigest(), data_file.md5)
+
+    def _open(self, data_file: DataFile) -> HashingReader:
+        uri = self.uri(data_file)
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=data_file.key)["Body"]
+        except AWS_ERRORS as exc:
+            if error_code(exc) in _MISSING | NO_BUCKET_CODES:
+                raise InputDataError(f"{uri}: data file does not exist") from None
+            raise read_failed(uri, exc) from None
+        return _GuardedReader(body, uri)
+
+    @contextmanager
+    def stream(self, data_file: DataFile) -> Iterator[HashingReader]:
+        """Pass 2 for CSV: the raw (compressed) bytes as a hashed stream; the MD5 is checked
+        when the caller has read to the end."""
+        reader = self._open(data_file)
+        yield reader
+        reader.drain()
+        check_md5(self.uri(data_file), reader.hexdigest(), data_file.md5)
+
+    @contextmanager
+    def local_copy(self, data_file: DataFile) -> Iterator[str]:
+        """Pass 2 for ORC/Parquet: a verified temporary copy, removed afterwards."""
+        reader = self._open(data_file)
+        fd, path = tempfile.mkstemp(prefix="s3grouper-", suffix=os.path.basename(data_file.key))
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := reader.read(CHUNK):
+                    out.write(chunk)
+            check_md5(self.uri(data_file), reader.hexdigest(), data_file.md5)
+            yield path
+        finally:
+            os.unlink(path)
+
+
+class _GuardedReader(HashingReader):
+    """A HashingReader that turns a broken download into DownloadError."""
+
+    def __init__(self, raw: Any, uri: S3Uri) -> None:
+        super().__init__(raw)
+        self._uri = uri
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return super().read(size)
+        except AWS_ERRORS as exc:
+            raise read_failed(self._uri, exc) from None
+        except OSError as exc:  # urllib3 protocol/connection errors during the body
+            raise read_failed(self._uri, exc) from None

@@ -1,0 +1,224 @@
+"""The grouping run: inventory -> filtered rows -> sub-manifests (+ queue) -> job summary.
+
+Order matters for "bad input writes nothing": everything that can be checked before writing
+(manifest, fields, output bucket, queue, previous run, data file checksums) is checked first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from operator import attrgetter
+
+import pyarrow as pa
+
+from s3common import aws, submanifest
+from s3common.s3uri import S3Uri
+from s3common.sizes import format_size
+from s3common.submanifest import JobSummary
+from s3grouper import readers
+from s3grouper.download import DataFiles, load_manifest
+from s3grouper.enqueue import QueueSender, resolve_queue_url
+from s3grouper.filters import FilterOptions, RowFilter
+from s3grouper.grouping import Grouper, Thresholds
+from s3grouper.inventory import DataFile, InventoryManifest
+from s3grouper.progress import Progress
+from s3grouper.writer import SubmanifestWriter, run_id, table_rows
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "s3grouper-output"
+DEFAULT_NAME = "manifest"
+
+
+@dataclass(frozen=True)
+class GrouperOptions:
+    """One grouping run, as the CLI (or a caller) describes it."""
+
+    manifest: S3Uri
+    bucket: str
+    prefix: str = DEFAULT_PREFIX
+    name: str = DEFAULT_NAME
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    filters: FilterOptions = field(default_factory=FilterOptions)
+    force: bool = False
+    queue: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    progress: bool = False
+
+    @property
+    def output_name(self) -> str:
+        """Glacier runs get their own name so they never collide with normal ones."""
+        return f"{self.name}-glacier" if self.filters.glacier else self.name
+
+    def describe(self) -> dict[str, object]:
+        """The options that decide the output (recorded in, and compared with, the summary)."""
+        return {
+            "name": self.output_name,
+            "size_threshold": self.thresholds.size,
+            "count_threshold": self.thresholds.count,
+            **self.filters.describe(),
+        }
+
+
+@dataclass
+class GrouperResult:
+    summary: JobSummary
+    summary_uri: S3Uri
+    written: int
+    kept: int
+    deleted: int
+    seconds: float
+
+    def line(self) -> str:
+        s = self.summary
+        return (
+            f"s3grouper: {self.written} sub-manifests written, {self.kept} skipped (existing), "
+            f"{s.objects} objects, {s.bytes} bytes ({format_size(s.bytes)}), "
+            f"{self.seconds:.1f}s -> {self.summary_uri}"
+        )
+
+
+def run_grouper(options: GrouperOptions) -> GrouperResult:
+    """Run the whole grouping; raises S3BundlerError subclasses on every expected failure."""
+    started = time.monotonic()
+    session = aws.make_session(options.region, options.profile)
+    s3 = aws.make_client(session, "s3", max_pool_connections=16)
+
+    manifest = load_manifest(s3, options.manifest)
+    options.filters.check_fields(manifest.columns, options.manifest)
+    if not manifest.has("size"):
+        log.warning("%s: inventory has no Size field: grouping by count only", manifest.uri)
+    if not manifest.has("storage_class"):
+        log.warning(
+            "%s: inventory has no StorageClass field: archived (Glacier) objects cannot be "
+            "told apart and will reach the bundler",
+            manifest.uri,
+        )
+
+    base = submanifest.base_name(options.manifest.key, options.output_name)
+    described = options.describe()
+    inventory = str(options.manifest)
+    writer = SubmanifestWriter(
+        s3, options.bucket, options.prefix, base, run_id(inventory, described), options.force
+    )
+    writer.check_bucket()
+    sender = None
+    if options.queue:
+        sqs = aws.make_client(session, "sqs")
+        sender = QueueSender(sqs, resolve_queue_url(sqs, options.queue))
+    writer.scan()
+    previous = writer.check_previous(inventory, described)
+
+    data_files = DataFiles(s3, manifest)
+    data_files.verify_all()
+
+    run = _Run(manifest, data_files, options, writer, sender, resend=previous is None)
+    run.group()
+
+    deleted = writer.delete_stale(run.grouper.groups) if options.force else []
+    if sender is not None:
+        sender.flush()
+    summary = JobSummary(
+        inventory=inventory,
+        source_bucket=manifest.source_bucket,
+        manifest_bucket=options.bucket,
+        manifest_prefix=options.prefix.strip("/"),
+        base_name=base,
+        options=described,
+        manifests=run.grouper.groups,
+        objects=run.grouper.total_objects,
+        bytes=run.grouper.total_bytes,
+        skipped=dict(run.filter.skipped),
+        created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    )
+    writer.write_summary(summary, previous)
+    return GrouperResult(
+        summary=summary,
+        summary_uri=S3Uri(options.bucket, writer.summary_key),
+        written=len(writer.written),
+        kept=len(writer.kept),
+        deleted=len(deleted),
+        seconds=time.monotonic() - started,
+    )
+
+
+class _Run:
+    """Pass 2: stream the data files through filter and grouper into the writer."""
+
+    def __init__(
+        self,
+        manifest: InventoryManifest,
+        data_files: DataFiles,
+        options: GrouperOptions,
+        writer: SubmanifestWriter,
+        sender: QueueSender | None,
+        resend: bool,
+    ) -> None:
+        self.manifest = manifest
+        self.data_files = data_files
+        self.writer = writer
+        self.sender = sender
+        # Without a finished job summary we cannot know existing sub-manifests were delivered.
+        self.resend = resend
+        self.filter = RowFilter(options.filters, manifest.columns)
+        self.grouper = Grouper(options.thresholds)
+        self.progress = Progress(len(manifest.files), enabled=options.progress)
+
+    def group(self) -> None:
+        with self.progress:
+            segments = self._segments()
+            for number, parts in itertools.groupby(segments, key=attrgetter("group")):
+                if self.writer.exists(number):
+                    for _ in parts:
+                        pass
+                    key = self.writer.keep(number)
+                    if self.sender is not None and self.resend:
+                        self.sender.add(self.writer.bucket, key)
+                    continue
+                rows = itertools.chain.from_iterable(table_rows(p.table) for p in parts)
+                key = self.writer.write(number, rows)
+                log.info("wrote %s", self.writer.uri(key))
+                if self.sender is not None:
+                    self.sender.add(self.writer.bucket, key)
+
+    def _segments(self) -> Iterator[_Part]:
+        for table in self._tables():
+            kept = self.filter.apply(table)
+            if not kept.num_rows:
+                continue
+            sizes = kept.column("size").to_pylist() if self.manifest.has("size") else None
+            for seg in self.grouper.feed(sizes or [None] * kept.num_rows):
+                yield _Part(seg.group, kept.slice(seg.start, seg.stop - seg.start))
+            self.progress.rows(self.grouper.total_objects)
+
+    def _tables(self) -> Iterator[pa.Table]:
+        for data_file in self.manifest.files:
+            yield from self._read(data_file)
+            self.progress.file_done()
+
+    def _read(self, data_file: DataFile) -> Iterator[pa.Table]:
+        fmt = self.manifest.file_format
+        source = str(self.data_files.uri(data_file))
+        columns, bucket = self.manifest.columns, self.manifest.source_bucket
+        if fmt == "CSV":
+            gz = readers.is_gzip_name(data_file.key)
+            with self.data_files.stream(data_file) as stream:
+                yield from readers.read_csv(stream, columns, bucket, source, gzipped=gz)
+            return
+        with self.data_files.local_copy(data_file) as path:
+            if fmt == "Parquet":
+                yield from readers.read_parquet(path, columns, bucket, source)
+            else:
+                yield from readers.read_orc(path, columns, bucket, source)
+
+
+@dataclass(frozen=True)
+class _Part:
+    group: int
+    table: pa.Table

@@ -1,0 +1,289 @@
+"""Format-specific readers of inventory data files, yielding normalized pyarrow tables.
+
+Every table has the columns of :data:`NORMALIZED` (absent fields are all-null), keys decoded,
+sizes int64, booleans bool, LastModifiedDate timestamp[ms, UTC] and ETags without quotes, so
+filtering and writing never care which format the report was in.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+from urllib.parse import unquote
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.orc as porc
+import pyarrow.parquet as pq
+
+from s3common.errors import InputDataError
+from s3grouper.inventory import csv_name
+
+TIMESTAMP = pa.timestamp("ms", "UTC")
+
+#: The columns every reader yields, by inventory snake name.
+NORMALIZED = pa.schema(
+    [
+        ("bucket", pa.string()),
+        ("key", pa.string()),
+        ("version_id", pa.string()),
+        ("is_latest", pa.bool_()),
+        ("is_delete_marker", pa.bool_()),
+        ("size", pa.int64()),
+        ("last_modified_date", TIMESTAMP),
+        ("e_tag", pa.string()),
+        ("storage_class", pa.string()),
+        ("is_multipart_uploaded", pa.bool_()),
+        ("intelligent_tiering_access_tier", pa.string()),
+    ]
+)
+
+CSV_BLOCK_SIZE = 8 * 1024 * 1024
+PARQUET_BATCH_ROWS = 128 * 1024
+
+#: Escapes of characters common in keys, replaced vectorized before falling back to Python for
+#: whatever '%' is left. ``%25`` ('%') is deliberately absent: decoding it early would create a
+#: '%' that looks like an escape.
+_COMMON_ESCAPES = (
+    ("%2F", "/"), ("%3D", "="), ("%3A", ":"), ("%2C", ","), ("%2B", "+"), ("%40", "@"),
+    ("%26", "&"), ("%28", "("), ("%29", ")"), ("%27", "'"), ("%21", "!"), ("%24", "$"),
+    ("%3B", ";"), ("%7E", "~"), ("%5B", "["), ("%5D", "]"), ("%23", "#"), ("%22", '"'),
+)  # fmt: skip
+
+
+def decode_keys(keys: pa.Array) -> pa.Array:
+    """URL-decode CSV inventory keys with ``unquote_plus`` semantics ('+' is a space)."""
+    if pc.any(pc.match_substring(keys, "+")).as_py():
+        keys = pc.replace_substring(keys, "+", " ")
+    if not pc.any(pc.match_substring(keys, "%")).as_py():
+        return keys
+    for escape, char in _COMMON_ESCAPES:
+        keys = pc.replace_substring(keys, escape, char)
+    rest = pc.fill_null(pc.match_substring(keys, "%"), False)
+    if not pc.any(rest).as_py():
+        return keys
+    # '+' are spaces by now and the decoded characters are not '%': plain unquote finishes it.
+    todo = pc.filter(keys, rest).to_pylist()
+    return pc.replace_with_mask(keys, rest, pa.array([unquote(k) for k in todo], pa.string()))
+
+
+class _Rows:
+    """Where a batch sits in its data file, for error messages."""
+
+    def __init__(self, source: str, first_row: int) -> None:
+        self.source = source
+        self.first_row = first_row
+
+    def fail(self, index: int, field: str, what: str, value: object) -> InputDataError:
+        row = self.first_row + index + 1
+        return InputDataError(f"{self.source}: row {row}: {csv_name(field)} {what}: {value!r}")
+
+
+def _first_bad(values: Sequence[Any], ok: Callable[[Any], bool]) -> int:
+    return next((i for i, v in enumerate(values) if not ok(v)), 0)
+
+
+def _is_int(text: str | None) -> bool:
+    return text is None or text.lstrip("-").isdigit()
+
+
+def _csv_size(col: pa.Array, rows: _Rows) -> pa.Array:
+    text = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+    try:
+        sizes = pc.cast(text, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        values = text.to_pylist()
+        bad = _first_bad(values, _is_int)
+        raise rows.fail(bad, "size", "is not a number", values[bad]) from None
+    return _check_sizes(sizes, rows)
+
+
+def _check_sizes(sizes: pa.Array, rows: _Rows) -> pa.Array:
+    negative = pc.fill_null(pc.less(sizes, 0), False)
+    if pc.any(negative).as_py():
+        bad = pc.index(negative, True).as_py()
+        raise rows.fail(bad, "size", "is negative", sizes[bad].as_py())
+    return sizes
+
+
+def _csv_bool(col: pa.Array, field: str, rows: _Rows) -> pa.Array:
+    lowered = pc.utf8_lower(col)
+    valid = pc.is_in(lowered, value_set=pa.array(["true", "false", ""]))
+    if not pc.all(valid).as_py():
+        bad = pc.index(valid, False).as_py()
+        raise rows.fail(bad, field, "is not true/false", col[bad].as_py())
+    empty = pc.equal(lowered, "")
+    return pc.if_else(empty, pa.scalar(None, pa.bool_()), pc.equal(lowered, "true"))
+
+
+def _csv_timestamp(col: pa.Array, field: str, rows: _Rows) -> pa.Array:
+    text = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+    try:
+        return pc.cast(text, TIMESTAMP)
+    except pa.ArrowInvalid:
+        pass
+    try:  # no zone designator: the value is UTC
+        return pc.cast(pc.cast(text, pa.timestamp("ms")), TIMESTAMP)
+    except pa.ArrowInvalid:
+        values = text.to_pylist()
+        for i, value in enumerate(values):
+            try:
+                pc.cast(pa.array([value], pa.string()), pa.timestamp("ms"))
+            except pa.ArrowInvalid:
+                raise rows.fail(i, field, "is not a timestamp", value) from None
+        raise
+
+
+def normalize_csv(
+    batch: pa.RecordBatch, source_bucket: str, source: str, first_row: int
+) -> pa.Table:
+    """A batch of all-string CSV columns (as S3 writes them) -> the normalized table."""
+    rows = _Rows(source, first_row)
+    names = set(batch.schema.names)
+    n = batch.num_rows
+    out: dict[str, pa.Array] = {}
+    for field in NORMALIZED:
+        if field.name not in names:
+            out[field.name] = _absent(field, n, source_bucket)
+            continue
+        col = _chunk(batch.column(field.name))
+        if field.name == "key":
+            out["key"] = decode_keys(col)
+        elif field.name == "size":
+            out["size"] = _csv_size(col, rows)
+        elif field.type == pa.bool_():
+            out[field.name] = _csv_bool(col, field.name, rows)
+        elif field.type == TIMESTAMP:
+            out[field.name] = _csv_timestamp(col, field.name, rows)
+        elif field.name == "e_tag":
+            out["e_tag"] = pc.utf8_trim(col, '"')
+        else:
+            out[field.name] = col
+    return pa.Table.from_pydict(out, schema=NORMALIZED)
+
+
+def normalize_typed(
+    table: pa.Table | pa.RecordBatch, source_bucket: str, source: str, first_row: int
+) -> pa.Table:
+    """A batch read from ORC/Parquet (real types, keys not encoded) -> the normalized table."""
+    rows = _Rows(source, first_row)
+    names = set(table.schema.names)
+    n = table.num_rows
+    out: dict[str, pa.Array] = {}
+    for field in NORMALIZED:
+        if field.name not in names:
+            out[field.name] = _absent(field, n, source_bucket)
+            continue
+        col = _chunk(table.column(field.name))
+        try:
+            if field.type == TIMESTAMP and pa.types.is_timestamp(col.type):
+                col = pc.cast(col, TIMESTAMP, safe=False)  # ns/us -> ms; naive means UTC
+            elif field.name == "size" and pa.types.is_string(col.type):
+                col = _csv_size(col, rows)
+            else:
+                col = pc.cast(col, field.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InputDataError(
+                f"{source}: column {field.name} ({col.type}) is not {field.type}: {exc}"
+            ) from None
+        if field.name == "size":
+            col = _check_sizes(col, rows)
+        elif field.name == "e_tag":
+            col = pc.utf8_trim(col, '"')
+        out[field.name] = col
+    return pa.Table.from_pydict(out, schema=NORMALIZED)
+
+
+def _absent(field: pa.Field, n: int, source_bucket: str) -> pa.Array:
+    if field.name == "bucket" and source_bucket:
+        return pa.array([source_bucket] * n, pa.string())
+    return pa.nulls(n, field.type)
+
+
+def _chunk(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(col, pa.ChunkedArray):
+        return col.combine_chunks()
+    return col
+
+
+# --- the three formats -----------------------------------------------------------------------
+
+
+def read_csv(
+    stream: Any, columns: Sequence[str], source_bucket: str, source: str, gzipped: bool = True
+) -> Iterator[pa.Table]:
+    """Stream a (gzip) CSV data file: no header, every field quoted, columns as in fileSchema."""
+    wanted = [c for c in NORMALIZED.names if c in columns]
+    read_opts = pcsv.ReadOptions(column_names=list(columns), block_size=CSV_BLOCK_SIZE)
+    convert = pcsv.ConvertOptions(
+        column_types=dict.fromkeys(wanted, pa.string()),
+        include_columns=wanted,
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    raw = pa.PythonFile(stream, mode="r")
+    data = pa.CompressedInputStream(raw, "gzip") if gzipped else raw
+    first_row = 0
+    try:
+        reader = pcsv.open_csv(data, read_options=read_opts, convert_options=convert)
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            yield normalize_csv(batch, source_bucket, source, first_row)
+            first_row += batch.num_rows
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise InputDataError(f"{source}: not a CSV inventory file: {_one_line(exc)}") from None
+    except OSError as exc:
+        if type(exc) is not OSError:  # our own DownloadError wrappers are not OSError
+            raise
+        raise InputDataError(f"{source}: cannot decompress: {_one_line(exc)}") from None
+
+
+def read_parquet(
+    path: str, columns: Sequence[str], source_bucket: str, source: str
+) -> Iterator[pa.Table]:
+    """Read a Parquet data file batch by batch, only the columns s3grouper uses."""
+    try:
+        pfile = pq.ParquetFile(path)
+        present = _present(pfile.schema_arrow.names, source)
+        first_row = 0
+        for batch in pfile.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=present):
+            yield normalize_typed(batch, source_bucket, source, first_row)
+            first_row += batch.num_rows
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise InputDataError(f"{source}: not a Parquet inventory file: {_one_line(exc)}") from None
+
+
+def read_orc(
+    path: str, columns: Sequence[str], source_bucket: str, source: str
+) -> Iterator[pa.Table]:
+    """Read an ORC data file stripe by stripe, only the columns s3grouper uses."""
+    try:
+        ofile = porc.ORCFile(path)
+        present = _present(ofile.schema.names, source)
+        first_row = 0
+        for stripe in range(ofile.nstripes):
+            batch = ofile.read_stripe(stripe, columns=present)
+            yield normalize_typed(batch, source_bucket, source, first_row)
+            first_row += batch.num_rows
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise InputDataError(f"{source}: not an ORC inventory file: {_one_line(exc)}") from None
+
+
+def _present(names: Sequence[str], source: str) -> list[str]:
+    if "key" not in names:
+        raise InputDataError(f"{source}: has no key column")
+    return [n for n in NORMALIZED.names if n in names]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def is_gzip_name(key: str) -> bool:
+    return os.path.splitext(key)[1].lower() == ".gz"
