@@ -19,7 +19,7 @@ def manifest_locations(body: str) -> list[S3Uri]:
     """The sub-manifests a message names; empty for messages to ignore (test events)."""
     try:
         doc: Any = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:  # TypeError: an SNS "Message" that is not a string
         raise PoisonMessage(f"message is not JSON: {exc}") from None
     if isinstance(doc, dict) and doc.get("Type") == "Notification" and "Message" in doc:
         return manifest_locations(doc["Message"])  # S3 -> SNS -> SQS
@@ -28,6 +28,8 @@ def manifest_locations(body: str) -> list[S3Uri]:
     if doc.get("Event") == "s3:TestEvent":
         return []
     if "Records" in doc:
+        if not isinstance(doc["Records"] or [], list):
+            raise PoisonMessage("malformed S3 event: Records is not a list")
         out = []
         for record in doc["Records"] or []:
             try:
@@ -39,6 +41,8 @@ def manifest_locations(body: str) -> list[S3Uri]:
                 key = unquote_plus(record["s3"]["object"]["key"])
             except (KeyError, TypeError, AttributeError) as exc:
                 raise PoisonMessage(f"malformed S3 event record: missing {exc}") from None
+            if not isinstance(bucket, str) or not bucket or not key:
+                raise PoisonMessage("malformed S3 event record: empty bucket or key")
             out.append(S3Uri(bucket, key))
         return out
     bucket, key = doc.get("Bucket"), doc.get("Key")
