@@ -1,0 +1,141 @@
+"""Output locations (design.md, "Archive, index and DLQ index")."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+
+import pytest
+
+from s3bundler.layout import (
+    bigobject_key,
+    hash6,
+    manifest_outputs,
+    member_name,
+    metadata_key,
+)
+from s3common.s3uri import S3Uri
+
+MANIFEST = S3Uri("manifests", "sub/inv-src-cfg-manifest.3.index")
+
+
+def md5_6(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()[:6]
+
+
+# --- member names --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("a/b.txt", "src/a/b.txt"),
+        ("/abs/path", "src//abs/path"),
+        ("//x", "src///x"),
+        ("./a", "src/%2E/a"),
+        ("a/./b", "src/a/%2E/b"),
+        ("../../etc/passwd", "src/%2E%2E/%2E%2E/etc/passwd"),
+        ("a/..", "src/a/%2E%2E"),
+        ("..", "src/%2E%2E"),
+        ("a\x00b", "src/a%00b"),
+        ("dir/", "src/dir%2F"),
+        ("...", "src/..."),
+        (".hidden", "src/.hidden"),
+        ("a..b", "src/a..b"),
+        ("spaces and ü", "src/spaces and ü"),
+    ],
+)
+def test_member_name_sanitizes(key, expected):
+    assert member_name("src", key) == expected
+
+
+@pytest.mark.parametrize(
+    "key", ["/a", "./a", "../a", "a/../../b", "a\x00/..", "x/", "/", "..", "a/.", "a//b/"]
+)
+def test_member_name_is_always_a_safe_relative_file_path(key):
+    name = member_name("src", key)
+    assert name.startswith("src/")
+    assert "\x00" not in name
+    assert not name.endswith("/")
+    segments = name.split("/")
+    assert "." not in segments and ".." not in segments
+    # normalising cannot climb out of the bucket folder
+    assert posixpath.normpath(name).startswith("src/") or posixpath.normpath(name) == "src"
+
+
+def test_member_name_is_deterministic():
+    assert member_name("b", "k/../x") == member_name("b", "k/../x")
+
+
+# --- hash6 and manifest outputs ------------------------------------------------------------------
+
+
+def test_hash6_is_first_six_hex_of_md5():
+    assert hash6("src/inv-src-cfg-manifest.3") == md5_6("src/inv-src-cfg-manifest.3")
+    assert len(hash6("x")) == 6
+    assert all(c in "0123456789abcdef" for c in hash6("ü/ß"))
+    assert hash6("ü") == hashlib.md5("ü".encode()).hexdigest()[:6]
+
+
+def test_manifest_outputs_keys():
+    out = manifest_outputs(MANIFEST, "src", "archive-bucket", "archives", compress=False)
+    h = md5_6("src/inv-src-cfg-manifest.3")
+    assert out.archive_bucket == "archive-bucket"
+    assert out.archive_key == f"archives/{h}/src/inv-src-cfg-manifest.3.tar"
+    assert out.index_key == f"archives/{h}/src/inv-src-cfg-manifest.3.index"
+    assert out.dlq == S3Uri("manifests", "sub/inv-src-cfg-manifest.3.index.dlq")
+    assert out.archive_uri == S3Uri("archive-bucket", out.archive_key)
+    assert out.index_uri == S3Uri("archive-bucket", out.index_key)
+
+
+def test_manifest_outputs_compressed_and_prefix_slashes():
+    out = manifest_outputs(MANIFEST, "src", "ab", "/deep/prefix/", compress=True)
+    h = md5_6("src/inv-src-cfg-manifest.3")
+    assert out.archive_key == f"deep/prefix/{h}/src/inv-src-cfg-manifest.3.tar.gz"
+    assert out.index_key == f"deep/prefix/{h}/src/inv-src-cfg-manifest.3.index"
+
+
+def test_manifest_outputs_empty_prefix():
+    out = manifest_outputs(MANIFEST, "src", "ab", "", compress=False)
+    assert (
+        out.archive_key == f"{md5_6('src/inv-src-cfg-manifest.3')}/src/inv-src-cfg-manifest.3.tar"
+    )
+
+
+def test_manifest_outputs_are_deterministic_and_differ_per_manifest():
+    a1 = manifest_outputs(MANIFEST, "src", "ab", "p", compress=False)
+    a2 = manifest_outputs(MANIFEST, "src", "ab", "p", compress=False)
+    other = S3Uri("manifests", "sub/inv-src-cfg-manifest.4.index")
+    b = manifest_outputs(other, "src", "ab", "p", compress=False)
+    assert a1 == a2
+    assert a1.archive_key != b.archive_key
+    # Only the manifest's name counts, not the folder it sits in.
+    moved = S3Uri("elsewhere", "x/y/inv-src-cfg-manifest.3.index")
+    c = manifest_outputs(moved, "src", "ab", "p", compress=False)
+    assert c.archive_key == a1.archive_key
+    assert c.dlq == S3Uri("elsewhere", "x/y/inv-src-cfg-manifest.3.index.dlq")
+
+
+def test_hash6_depends_on_source_bucket():
+    a = manifest_outputs(MANIFEST, "src-a", "ab", "p", compress=False)
+    b = manifest_outputs(MANIFEST, "src-b", "ab", "p", compress=False)
+    assert a.archive_key.split("/")[1] == md5_6("src-a/inv-src-cfg-manifest.3")
+    assert b.archive_key.split("/")[1] == md5_6("src-b/inv-src-cfg-manifest.3")
+
+
+# --- big objects ---------------------------------------------------------------------------------
+
+
+def test_bigobject_key_keeps_key_verbatim():
+    key = "dir/sub dir/../ü,file.bin"
+    got = bigobject_key("archives", "src", key)
+    assert got == f"archives/{md5_6('src/' + key)}/src/bigobjects/{key}"
+    assert bigobject_key("archives", "src", key) == got
+
+
+def test_bigobject_key_with_leading_slash_key_and_prefix_slashes():
+    assert bigobject_key("/p/", "src", "/k") == f"p/{md5_6('src//k')}/src/bigobjects//k"
+
+
+def test_metadata_key():
+    assert metadata_key("p/abc/src/bigobjects/k") == "p/abc/src/bigobjects/k.metadata"

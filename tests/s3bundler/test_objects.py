@@ -1,0 +1,368 @@
+"""Reading source objects: error -> DLQ reason mapping, integrity checks, buffering limits."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import UTC, datetime, timedelta, timezone
+
+import botocore.exceptions
+import pytest
+
+from s3bundler import dlq
+from s3bundler.objects import (
+    ObjectFailed,
+    ObjectInfo,
+    ObjectStream,
+    TooBigToBuffer,
+    fetch_whole,
+    iso8601,
+    reason_for,
+)
+from s3common.errors import DownloadError
+from s3common.submanifest import ManifestEntry
+
+WHEN = datetime(2024, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
+
+
+def client_error(code: str, op: str = "GetObject") -> botocore.exceptions.ClientError:
+    return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": "msg"}}, op)
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+# --- reason mapping ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("NoSuchKey", dlq.NO_SUCH_KEY),
+        ("NoSuchVersion", dlq.NO_SUCH_KEY),
+        ("404", dlq.NO_SUCH_KEY),
+        ("NoSuchBucket", dlq.NO_SUCH_BUCKET),
+        ("AccessDenied", dlq.ACCESS_DENIED),
+        ("403", dlq.ACCESS_DENIED),
+        ("AllAccessDisabled", dlq.ACCESS_DENIED),
+        ("InvalidObjectState", dlq.GLACIER),
+        ("PreconditionFailed", dlq.CHANGED),
+        ("SlowDown", dlq.THROTTLED),
+        ("503", dlq.THROTTLED),
+        ("ServiceUnavailable", dlq.THROTTLED),
+        ("InternalError", dlq.THROTTLED),
+        ("RequestTimeout", dlq.THROTTLED),
+        ("InvalidRange", dlq.ERROR),
+        ("SomethingNew", dlq.ERROR),
+    ],
+)
+def test_reason_for_client_errors(code, reason):
+    assert reason_for(client_error(code)) == reason
+
+
+def test_reason_for_other_exceptions():
+    assert reason_for(botocore.exceptions.FlexibleChecksumError(error_msg="crc")) == (
+        dlq.CHECKSUM_MISMATCH
+    )
+    assert reason_for(RuntimeError("x")) == dlq.ERROR
+    assert all(r in dlq.REASONS for r in (dlq.THROTTLED, dlq.GLACIER, dlq.CHANGED))
+
+
+def test_iso8601():
+    assert iso8601(WHEN) == "2024-01-02T03:04:05.678Z"
+    plus2 = timezone(timedelta(hours=2))
+    assert iso8601(datetime(2024, 1, 2, 5, 4, 5, tzinfo=plus2)) == "2024-01-02T03:04:05.000Z"
+
+
+# --- ObjectInfo ----------------------------------------------------------------------------------
+
+
+def response(**kw) -> dict:
+    base = {
+        "ContentLength": 5,
+        "ETag": f'"{md5(b"hello")}"',
+        "LastModified": WHEN,
+        "ContentType": "text/plain",
+        "Metadata": {"a": "b"},
+        "ResponseMetadata": {"HTTPStatusCode": 200},
+    }
+    base.update(kw)
+    return base
+
+
+def test_from_response_plain_object():
+    info = ObjectInfo.from_response(response(VersionId="v9", TagCount=2, StorageClass="GLACIER_IR"))
+    assert info.size == 5
+    assert info.etag == md5(b"hello")
+    assert info.plain_md5_etag is True
+    assert info.version_id == "v9"
+    assert info.tag_count == 2
+    assert info.storage_class == "GLACIER_IR"
+    assert info.metadata == {"a": "b"}
+    assert "ResponseMetadata" not in info.raw and "Body" not in info.raw
+
+
+def test_from_response_defaults():
+    info = ObjectInfo.from_response(response(), version_id="from-manifest")
+    assert info.version_id == "from-manifest"
+    assert info.storage_class == "STANDARD"
+    assert info.tag_count == 0
+    assert info.checksum == ""
+
+
+@pytest.mark.parametrize(
+    ("extra", "plain"),
+    [
+        ({}, True),
+        ({"ServerSideEncryption": "AES256"}, True),
+        ({"ETag": '"d41d8cd98f00b204e9800998ecf8427e-12"'}, False),
+        ({"ServerSideEncryption": "aws:kms"}, False),
+        ({"ServerSideEncryption": "aws:kms:dsse"}, False),
+        ({"SSECustomerAlgorithm": "AES256"}, False),
+        ({"ETag": '"not-an-md5"'}, False),
+        ({"ETag": ""}, False),
+    ],
+)
+def test_plain_md5_etag(extra, plain):
+    assert ObjectInfo.from_response(response(**extra)).plain_md5_etag is plain
+
+
+def test_full_object_checksum_only():
+    info = ObjectInfo.from_response(response(ChecksumCRC32="NhCmhg==", ChecksumType="FULL_OBJECT"))
+    assert info.checksum == "CRC32:NhCmhg=="
+    info = ObjectInfo.from_response(response(ChecksumSHA256="abc=", ChecksumCRC32C="def="))
+    assert info.checksum == "CRC32C:def="  # CRC32C is preferred over SHA256
+    composite = ObjectInfo.from_response(response(ChecksumCRC32="x==-3", ChecksumType="COMPOSITE"))
+    assert composite.checksum == ""
+
+
+def test_flags_against_entry():
+    info = ObjectInfo.from_response(response())
+    same = ManifestEntry("b", "k", 5, etag=f'"{md5(b"hello")}"')
+    assert info.flags_against(same) == []
+    assert info.flags_against(ManifestEntry("b", "k", None)) == []
+    assert info.flags_against(ManifestEntry("b", "k", 6)) == ["size-changed"]
+    assert info.flags_against(ManifestEntry("b", "k", 5, etag="0" * 32)) == ["etag-changed"]
+    assert info.flags_against(ManifestEntry("b", "k", 4, etag="0" * 32)) == [
+        "size-changed",
+        "etag-changed",
+    ]
+
+
+# --- fetch_whole with a hand-made client ---------------------------------------------------------
+
+
+class FakeBody:
+    def __init__(self, data: bytes, fail: BaseException | None = None) -> None:
+        self._io = io.BytesIO(data)
+        self._fail = fail
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        if self._fail is not None:
+            raise self._fail
+        return self._io.read(n)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeS3:
+    """``get_object`` returns the queued responses in turn."""
+
+    def __init__(self, *responses: dict | BaseException, tags: list | None = None) -> None:
+        self.responses = list(responses)
+        self.calls: list[dict] = []
+        self.tags = tags or []
+
+    def get_object(self, **kw):
+        self.calls.append(kw)
+        resp = self.responses.pop(0)
+        if isinstance(resp, BaseException):
+            raise resp
+        return resp
+
+    def get_object_tagging(self, **kw):
+        return {"TagSet": self.tags}
+
+
+def fake_response(data: bytes, etag: str | None = None, **kw) -> dict:
+    return response(
+        Body=FakeBody(data, kw.pop("fail", None)),
+        ContentLength=len(data),
+        ETag=f'"{etag if etag is not None else md5(data)}"',
+        **kw,
+    )
+
+
+def test_fetch_whole_checksum_mismatch_on_wrong_etag():
+    fake = FakeS3(fake_response(b"hello", etag="0" * 32))
+    with pytest.raises(ObjectFailed) as err:
+        fetch_whole(fake, ManifestEntry("b", "k", 5), 100)
+    assert err.value.reason == dlq.CHECKSUM_MISMATCH
+    assert md5(b"hello") in err.value.detail
+
+
+def test_fetch_whole_multipart_etag_is_not_compared():
+    fake = FakeS3(fake_response(b"hello", etag="0" * 32 + "-2"))
+    got = fetch_whole(fake, ManifestEntry("b", "k", 5), 100)
+    assert got.data == b"hello" and got.md5 == md5(b"hello")
+
+
+def test_fetch_whole_ok_with_tags_version_and_flags():
+    fake = FakeS3(
+        fake_response(b"hello", VersionId="v2", TagCount=1),
+        tags=[{"Key": "k", "Value": "ü,v"}],
+    )
+    entry = ManifestEntry("b", "k", 4, version_id="v2")
+    got = fetch_whole(fake, entry, 100)
+    assert fake.calls[0] == {
+        "Bucket": "b",
+        "Key": "k",
+        "ChecksumMode": "ENABLED",
+        "VersionId": "v2",
+    }
+    assert got.data == b"hello"
+    assert got.tags == {"k": "ü,v"}
+    assert got.flags == ["size-changed"]
+
+
+def test_fetch_whole_too_big_closes_body():
+    resp = fake_response(b"x" * 101)
+    with pytest.raises(TooBigToBuffer):
+        fetch_whole(FakeS3(resp), ManifestEntry("b", "k", 5), 100)
+    assert resp["Body"].closed
+
+
+def test_fetch_whole_exactly_at_limit_is_buffered():
+    got = fetch_whole(FakeS3(fake_response(b"x" * 100)), ManifestEntry("b", "k", 100), 100)
+    assert len(got.data) == 100
+
+
+def test_fetch_whole_flexible_checksum_error_is_checksum_mismatch():
+    bad = fake_response(b"hello", fail=botocore.exceptions.FlexibleChecksumError(error_msg="crc"))
+    with pytest.raises(ObjectFailed) as err:
+        fetch_whole(FakeS3(bad), ManifestEntry("b", "k", 5), 100)
+    assert err.value.reason == dlq.CHECKSUM_MISMATCH
+
+
+def test_fetch_whole_retries_a_broken_body_then_gives_up():
+    broken = [fake_response(b"hello", fail=ConnectionResetError("reset")) for _ in range(2)]
+    fake = FakeS3(*broken, fake_response(b"hello"))
+    assert fetch_whole(fake, ManifestEntry("b", "k", 5), 100).data == b"hello"
+    assert len(fake.calls) == 3
+
+    fake = FakeS3(*[fake_response(b"hello", fail=ConnectionResetError("r")) for _ in range(3)])
+    with pytest.raises(DownloadError, match="s3://b/k"):
+        fetch_whole(fake, ManifestEntry("b", "k", 5), 100)
+
+
+def test_fetch_whole_maps_errors():
+    with pytest.raises(ObjectFailed) as err:
+        fetch_whole(FakeS3(client_error("AccessDenied")), ManifestEntry("b", "k", 5), 100)
+    assert err.value.reason == dlq.ACCESS_DENIED
+    no_answer = botocore.exceptions.EndpointConnectionError(endpoint_url="http://x")
+    with pytest.raises(DownloadError):
+        fetch_whole(FakeS3(no_answer), ManifestEntry("b", "k", 5), 100)
+
+
+# --- ObjectStream resume with a hand-made client -------------------------------------------------
+
+
+class BreakingBody(FakeBody):
+    """Serves ``good`` bytes, then raises a connection error."""
+
+    def __init__(self, good: bytes) -> None:
+        super().__init__(good)
+        self._left = len(good)
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left == 0:
+            raise ConnectionResetError("connection reset")
+        chunk = self._io.read(min(n, self._left))
+        self._left -= len(chunk)
+        return chunk
+
+
+def test_object_stream_resumes_with_range_and_if_match():
+    data = bytes(range(256)) * 10
+    first = response(Body=BreakingBody(data[:1000]), ContentLength=len(data), ETag=f'"{md5(data)}"')
+    rest = response(Body=FakeBody(data[1000:]), ContentLength=len(data) - 1000)
+    fake = FakeS3(first, rest)
+    stream = ObjectStream(fake, ManifestEntry("b", "k", len(data)), chunk_size=300)
+    assert b"".join(stream.chunks()) == data
+    assert stream.md5 == md5(data)
+    assert fake.calls[1]["Range"] == "bytes=1000-"
+    assert fake.calls[1]["IfMatch"] == f'"{md5(data)}"'
+
+
+def test_object_stream_changed_on_resume():
+    data = b"z" * 100
+    first = response(Body=BreakingBody(data[:10]), ContentLength=100, ETag=f'"{md5(data)}"')
+    fake = FakeS3(first, client_error("PreconditionFailed"))
+    stream = ObjectStream(fake, ManifestEntry("b", "k", 100), chunk_size=10)
+    with pytest.raises(ObjectFailed) as err:
+        b"".join(stream.chunks())
+    assert err.value.reason == dlq.CHANGED
+
+
+def test_object_stream_short_body_is_a_download_error():
+    resp = response(Body=FakeBody(b"abc"), ContentLength=10, ETag='"x-1"')
+    stream = ObjectStream(FakeS3(resp), ManifestEntry("b", "k", 10), chunk_size=4)
+    with pytest.raises(DownloadError, match="body ended at 3 of 10"):
+        b"".join(stream.chunks())
+
+
+# --- against the local endpoint ------------------------------------------------------------------
+
+
+def test_fetch_whole_against_local_s3(s3, bucket):
+    s3.put_object(
+        Bucket=bucket,
+        Key="dir/ü k,1",
+        Body=b"hello",
+        Metadata={"who": "me"},
+        Tagging="t1=v1&t2=%C3%BC",
+    )
+    got = fetch_whole(s3, ManifestEntry(bucket, "dir/ü k,1", 5), 1024)
+    assert got.data == b"hello"
+    assert got.md5 == md5(b"hello") == got.info.etag
+    assert got.info.plain_md5_etag
+    assert got.info.metadata == {"who": "me"}
+    assert got.tags == {"t1": "v1", "t2": "ü"}
+    assert got.flags == []
+    with pytest.raises(TooBigToBuffer):
+        fetch_whole(s3, ManifestEntry(bucket, "dir/ü k,1", 5), 4)
+
+
+def test_object_stream_against_local_s3(s3, bucket):
+    data = bytes(range(256)) * 40
+    s3.put_object(Bucket=bucket, Key="s", Body=data)
+    stream = ObjectStream(s3, ManifestEntry(bucket, "s", len(data)), chunk_size=1000)
+    chunks = list(stream.chunks())
+    assert b"".join(chunks) == data
+    assert max(len(c) for c in chunks) == 1000
+    assert stream.md5 == md5(data) == stream.info.etag
+
+
+@pytest.mark.parametrize(
+    ("setup", "entry_key", "reason"),
+    [
+        (None, "missing", dlq.NO_SUCH_KEY),
+        ("GLACIER", "cold", dlq.GLACIER),
+        ("DEEP_ARCHIVE", "colder", dlq.GLACIER),
+    ],
+)
+def test_fetch_whole_failures_against_local_s3(s3, bucket, setup, entry_key, reason):
+    if setup:
+        s3.put_object(Bucket=bucket, Key=entry_key, Body=b"x", StorageClass=setup)
+    with pytest.raises(ObjectFailed) as err:
+        fetch_whole(s3, ManifestEntry(bucket, entry_key, 1), 1024)
+    assert err.value.reason == reason
+
+
+def test_missing_bucket_against_local_s3(s3):
+    with pytest.raises(ObjectFailed) as err:
+        fetch_whole(s3, ManifestEntry("no-such-bucket-4711", "k", 1), 1024)
+    assert err.value.reason == dlq.NO_SUCH_BUCKET
