@@ -35,7 +35,7 @@ class Heartbeat:
         self._queue_url = queue_url
         self._receipt = receipt_handle
         self._timeout = int(timeout)
-        self._interval = interval if interval is not None else max(1.0, timeout / 3)
+        self._interval = interval if interval is not None else max(0.2, timeout / 3)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
         self.beats = 0

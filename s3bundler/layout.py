@@ -71,12 +71,29 @@ def metadata_key(bigobject: str) -> str:
 
 def member_name(source_bucket: str, key: str) -> str:
     """The tar member name ``<source-bucket>/<key>``, made safe to extract: no leading ``/``,
-    no ``.``/``..`` segments (written as ``%2E``/``%2E%2E``), no NUL (``%00``), and no trailing
-    ``/`` (``%2F``), so every member is a plain file inside ``<source-bucket>/``. The exact key
-    is always in the index."""
+    no ``.``/``..`` segments (written as ``%2E``/``%2E%2E``), no NUL (``%00``), no trailing
+    ``/`` (``%2F``), and no path segment longer than a file name may be (255 bytes: longer
+    ones are cut and end in ``~<8 hex of their md5>``), so every member extracts as a plain
+    file inside ``<source-bucket>/``. The exact key is always in the index."""
     segments = key.replace("\x00", "%00").split("/")
-    safe = ["%2E" if s == "." else "%2E%2E" if s == ".." else s for s in segments]
+    safe = [_safe_segment(s) for s in segments]
     name = "/".join([source_bucket, *safe])
     if name.endswith("/"):
         name = name[:-1] + "%2F"
     return name
+
+
+MAX_SEGMENT_BYTES = 255
+
+
+def _safe_segment(segment: str) -> str:
+    if segment == ".":
+        return "%2E"
+    if segment == "..":
+        return "%2E%2E"
+    raw = segment.encode("utf-8", "surrogateescape")
+    if len(raw) <= MAX_SEGMENT_BYTES:
+        return segment
+    digest = hashlib.md5(raw).hexdigest()[:8]
+    head = raw[: MAX_SEGMENT_BYTES - 9].decode("utf-8", "ignore")
+    return f"{head}~{digest}"

@@ -1,0 +1,471 @@
+"""End to end: s3bundler as a subprocess against the moto server over HTTP.
+
+Checks the product's promises: archives extract (GNU tar and Python tarfile) to bytes identical
+to the sources, index rows match the objects (md5, size, and the bytes at ``offset``), big
+objects are copied with metadata and tags, failures land in the DLQ index with the right reason,
+and every manifest row ends up in exactly one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+
+from s3bundler.dlq import read_dlq
+from s3bundler.index import IndexRow, read_index
+from s3bundler.layout import bigobject_key, manifest_outputs
+from s3common.s3uri import S3Uri
+from s3common.submanifest import ManifestEntry, encode_manifest
+from tests.helpers import run_cli
+
+MiB = 1 << 20
+
+TRICKY_KEYS = [
+    "plain.txt",
+    "with space/and+plus.bin",
+    "percent%20literal%2Fnot-decoded",
+    'comma,and"quote".csv',
+    "unicode/日本語/ファイル-ü-é.txt",
+    "deep/" + "/".join(["d" * 200] * 4) + "/end",  # ~900-byte key: pax path record
+    "long-segment/" + "s" * 400,  # a segment no file system takes: shortened member name
+    "trailing-slash-with-data/",
+    "./dot/../dotdot",
+    "zero-bytes",
+]
+
+
+@dataclass
+class Source:
+    """Objects put into the source bucket, by key."""
+
+    bucket: str
+    data: dict[str, bytes] = field(default_factory=dict)
+    metadata: dict[str, dict[str, str]] = field(default_factory=dict)
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _payload(key: str, size: int) -> bytes:
+    seed = hashlib.sha256(key.encode()).digest()
+    return (seed * (size // len(seed) + 1))[:size]
+
+
+def seed(
+    s3, bucket: str, sizes: dict[str, int], *, meta_every: int = 3, tag_every: int = 4
+) -> Source:
+    src = Source(bucket)
+
+    def put(item: tuple[int, tuple[str, int]]) -> None:
+        i, (key, size) = item
+        body = _payload(key, size)
+        args: dict = {"Bucket": bucket, "Key": key, "Body": body}
+        if i % meta_every == 0:
+            src.metadata[key] = {"origin": "test", "idx": str(i)}
+            args["Metadata"] = src.metadata[key]
+            args["ContentType"] = "text/x-test"
+        if i % tag_every == 1:
+            src.tags[key] = {"project": "s3bundler", "n": str(i)}
+            args["Tagging"] = "&".join(f"{k}={v}" for k, v in src.tags[key].items())
+        s3.put_object(**args)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, enumerate(sizes.items())))
+    src.data = {key: _payload(key, size) for key, size in sizes.items()}  # in the given order
+    return src
+
+
+def put_manifest(s3, bucket: str, key: str, entries: list[ManifestEntry]) -> S3Uri:
+    s3.put_object(Bucket=bucket, Key=key, Body=encode_manifest(entries))
+    return S3Uri(bucket, key)
+
+
+def get_bytes(s3, uri: S3Uri) -> bytes:
+    return s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read()
+
+
+def outputs_for(manifest: S3Uri, source_bucket: str, archive_bucket: str, compress=False):
+    return manifest_outputs(manifest, source_bucket, archive_bucket, "archives", compress)
+
+
+@pytest.fixture()
+def buckets(s3, bucket):
+    """(source, archive, manifests) buckets."""
+    names = (bucket, bucket + "-arch", bucket + "-man")
+    for name in names[1:]:
+        s3.create_bucket(Bucket=name)
+    return names
+
+
+def check_tar(tar_bytes: bytes, rows: list[IndexRow], src: Source, tmp_path: Path, gz: bool):
+    """Index rows vs. the archive vs. the sources, by three independent readers."""
+    # 1. GNU tar extracts every member to the source bytes.
+    out = tmp_path / ("gnu-gz" if gz else "gnu")
+    out.mkdir()
+    archive = tmp_path / ("a.tar.gz" if gz else "a.tar")
+    archive.write_bytes(tar_bytes)
+    proc = subprocess.run(
+        ["tar", "-xzf" if gz else "-xf", str(archive), "-C", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for row in rows:
+        assert (out / row.member).read_bytes() == src.data[row.key], row.key
+    # 2. Python tarfile sees the same members in manifest order.
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:gz" if gz else "r:") as tf:
+        members = tf.getmembers()
+        assert [m.name for m in members] == [r.member for r in rows]
+        for m, row in zip(members, rows, strict=True):
+            assert tf.extractfile(m).read() == src.data[row.key]
+            assert m.size == row.size
+    # 3. The index: md5 of the source, and the bytes at offset are the object.
+    stream = _decompress_all(tar_bytes) if gz else tar_bytes
+    for row in rows:
+        body = src.data[row.key]
+        assert row.md5 == hashlib.md5(body).hexdigest()
+        assert row.size == len(body)
+        assert stream[row.offset : row.offset + row.size] == body
+        hdr = tarfile.TarInfo.frombuf(
+            stream[row.header_offset : row.header_offset + 512], "utf-8", "surrogateescape"
+        )
+        assert hdr.size == row.size or hdr.type == tarfile.XHDTYPE
+
+
+def _decompress_all(data: bytes) -> bytes:
+    out, rest = [], data
+    while rest:
+        d = zlib.decompressobj(wbits=31)
+        out.append(d.decompress(rest))
+        rest = d.unused_data
+    return b"".join(out)
+
+
+def restore_from_gzip(s3, archive: S3Uri, row: IndexRow) -> bytes:
+    """What a user does to get one object back from a .tar.gz: one ranged GET."""
+    resp = s3.get_object(Bucket=archive.bucket, Key=archive.key, Range=f"bytes={row.gz_offset}-")
+    need = row.gz_skip + row.size
+    out = bytearray()
+    rest = resp["Body"].read()
+    while len(out) < need and rest:
+        d = zlib.decompressobj(wbits=31)
+        out += d.decompress(rest)
+        rest = d.unused_data
+    return bytes(out[row.gz_skip : need])
+
+
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["tar", "tar.gz"])
+def test_archive_index_copy_and_dlq(s3, buckets, tmp_path, compress):
+    src_b, arch_b, man_b = buckets
+    sizes = {k: (0 if k == "zero-bytes" else 1000 + 37 * i) for i, k in enumerate(TRICKY_KEYS)}
+    sizes["streamed/nine-mib.bin"] = 9 * MiB  # above the 8 MiB buffering limit: streamed path
+    sizes["big/over-maxsize.bin"] = 12 * MiB  # above -s 10MB: server-side copy
+    src = seed(s3, src_b, sizes)
+    s3.put_object(Bucket=src_b, Key="cold/archived.bin", Body=b"frozen", StorageClass="GLACIER")
+    entries = [ManifestEntry(src_b, k, len(v)) for k, v in src.data.items()]
+    entries.insert(3, ManifestEntry(src_b, "deleted/since-inventory", 42))
+    entries.insert(5, ManifestEntry(src_b, "cold/archived.bin", 6, storage_class="GLACIER"))
+    manifest = put_manifest(s3, man_b, "sub/inv-src-manifest.0.index", entries)
+
+    args = ["s3bundler", "-m", str(manifest), "-b", arch_b, "-s", "10MB"]
+    result = run_cli(*args, *(["-c"] if compress else []))
+    assert result.returncode == 0, result.stderr
+
+    out = outputs_for(manifest, src_b, arch_b, compress)
+    assert out.archive_key.endswith(".tar.gz" if compress else ".tar")
+    rows = list(read_index(get_bytes(s3, out.index_uri)))
+    archived = {k for k in src.data if k != "big/over-maxsize.bin"}
+    assert [r.key for r in rows] == [e.key for e in entries if e.key in archived]
+    check_tar(get_bytes(s3, out.archive_uri), rows, src, tmp_path, compress)
+    for row in rows:
+        assert row.metadata == src.metadata.get(row.key, {})
+        assert row.tags == src.tags.get(row.key, {})
+        if compress:
+            assert restore_from_gzip(s3, out.archive_uri, row) == src.data[row.key]
+
+    # The big object: copied server-side with metadata and tags, .metadata beside it.
+    big_key = bigobject_key("archives", src_b, "big/over-maxsize.bin")
+    head = s3.head_object(Bucket=arch_b, Key=big_key)
+    assert head["ContentLength"] == 12 * MiB
+    assert get_bytes(s3, S3Uri(arch_b, big_key)) == src.data["big/over-maxsize.bin"]
+    assert head["Metadata"] == src.metadata.get("big/over-maxsize.bin", {})
+    tags = s3.get_object_tagging(Bucket=arch_b, Key=big_key)["TagSet"]
+    assert {t["Key"]: t["Value"] for t in tags} == src.tags.get("big/over-maxsize.bin", {})
+    meta = json.loads(get_bytes(s3, S3Uri(arch_b, big_key + ".metadata")))
+    assert meta["key"] == "big/over-maxsize.bin" and meta["size"] == 12 * MiB
+    assert meta["copy_key"] == big_key
+
+    # Failures: in the DLQ index with the right reason.
+    dlq = {r.key: r for r in read_dlq(get_bytes(s3, out.dlq))}
+    assert {k: r.reason for k, r in dlq.items()} == {
+        "deleted/since-inventory": "NoSuchKey",
+        "cold/archived.bin": "Glacier",
+    }
+    # Every manifest row ends in exactly one place.
+    placed = [r.key for r in rows] + ["big/over-maxsize.bin"] + list(dlq)
+    assert sorted(placed) == sorted(e.key for e in entries)
+    # ERROR lines, one per failure, for metric filters.
+    assert result.stderr.count(" ERROR ") == 2
+    assert "manifest_done" in result.stderr
+
+
+def test_original_headerless_manifest_format(s3, buckets, tmp_path):
+    src_b, arch_b, man_b = buckets
+    src = seed(s3, src_b, {"a b+c.txt": 10, "ü/x%y": 20, "plain": 30})
+    legacy = "".join(f"{src_b},{quote_plus(k, safe='/')},{len(v)}\n" for k, v in src.data.items())
+    s3.put_object(Bucket=man_b, Key="old/manifest.3.index", Body=legacy.encode())
+    manifest = S3Uri(man_b, "old/manifest.3.index")
+    result = run_cli("s3bundler", "-m", str(manifest), "-b", arch_b)
+    assert result.returncode == 0, result.stderr
+    out = outputs_for(manifest, src_b, arch_b)
+    rows = list(read_index(get_bytes(s3, out.index_uri)))
+    assert sorted(r.key for r in rows) == sorted(src.data)
+    check_tar(get_bytes(s3, out.archive_uri), rows, src, tmp_path, gz=False)
+    assert not _exists(s3, out.dlq)
+
+
+def test_reprocessing_overwrites_same_keys_and_clears_stale_dlq(s3, buckets):
+    src_b, arch_b, man_b = buckets
+    src = seed(s3, src_b, {"one": 10, "two": 20})
+    entries = [ManifestEntry(src_b, k, len(v)) for k, v in src.data.items()]
+    entries.append(ManifestEntry(src_b, "late-arrival", 5))
+    manifest = put_manifest(s3, man_b, "p/x.0.index", entries)
+    assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b).returncode == 0
+    out = outputs_for(manifest, src_b, arch_b)
+    assert [r.reason for r in read_dlq(get_bytes(s3, out.dlq))] == ["NoSuchKey"]
+    keys_before = _keys(s3, arch_b)
+
+    s3.put_object(Bucket=src_b, Key="late-arrival", Body=b"12345")
+    assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b).returncode == 0
+    assert _keys(s3, arch_b) == keys_before  # same archive + index keys, nothing added
+    assert not _exists(s3, out.dlq)  # stale DLQ index removed
+    rows = list(read_index(get_bytes(s3, out.index_uri)))
+    assert [r.key for r in rows] == ["one", "two", "late-arrival"]
+
+
+def test_changed_object_is_archived_as_it_is_now_and_flagged(s3, buckets):
+    src_b, arch_b, man_b = buckets
+    seed(s3, src_b, {"grows": 10})
+    s3.put_object(Bucket=src_b, Key="grows", Body=b"now twenty bytes....")
+    manifest = put_manifest(
+        s3, man_b, "p/c.0.index", [ManifestEntry(src_b, "grows", 10, etag="0" * 32)]
+    )
+    assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b).returncode == 0
+    (row,) = read_index(get_bytes(s3, outputs_for(manifest, src_b, arch_b).index_uri))
+    assert row.size == 20
+    assert set(row.flags.split(";")) == {"size-changed", "etag-changed"}
+
+
+def test_versioned_manifest_reads_the_listed_version(s3, buckets):
+    src_b, arch_b, man_b = buckets
+    s3.put_bucket_versioning(Bucket=src_b, VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket=src_b, Key="doc", Body=b"version one")["VersionId"]
+    s3.put_object(Bucket=src_b, Key="doc", Body=b"version two!")
+    manifest = put_manifest(
+        s3, man_b, "p/v.0.index", [ManifestEntry(src_b, "doc", 11, version_id=v1)]
+    )
+    assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b).returncode == 0
+    out = outputs_for(manifest, src_b, arch_b)
+    (row,) = read_index(get_bytes(s3, out.index_uri))
+    assert row.version_id == v1
+    tar = get_bytes(s3, out.archive_uri)
+    assert tar[row.offset : row.offset + row.size] == b"version one"
+
+
+@pytest.mark.parametrize(
+    ("manifest_key", "body", "code"),
+    [
+        ("missing.index", None, 5),
+        (
+            "garbage.index",
+            b"bucket,key,size,version_id,etag,last_modified,storage_class,"
+            b"is_multipart\nb,k,notanumber,,,,,\n",
+            3,
+        ),
+    ],
+)
+def test_unreadable_manifest_exit_codes(s3, buckets, manifest_key, body, code):
+    _src_b, arch_b, man_b = buckets
+    if body is not None:
+        s3.put_object(Bucket=man_b, Key=manifest_key, Body=body)
+    result = run_cli("s3bundler", "-m", f"s3://{man_b}/{manifest_key}", "-b", arch_b)
+    assert result.returncode == code
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("s3bundler: error:")]
+    assert len(errors) == 1 and manifest_key in errors[0]
+    assert _keys(s3, arch_b) == []
+
+
+def test_unwritable_archive_bucket_aborts_with_exit_4(s3, buckets):
+    src_b, _arch_b, man_b = buckets
+    seed(s3, src_b, {"a": 10})
+    manifest = put_manifest(s3, man_b, "p/u.0.index", [ManifestEntry(src_b, "a", 10)])
+    result = run_cli("s3bundler", "-m", str(manifest), "-b", "no-such-archive-bucket-x")
+    assert result.returncode == 4, result.stderr
+    assert "no-such-archive-bucket-x" in result.stderr
+
+
+# -- queue mode -------------------------------------------------------------------------------
+
+
+def _queue(sqs, name: str, visibility: int = 30) -> str:
+    return sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": str(visibility)})[
+        "QueueUrl"
+    ]
+
+
+def test_queue_s3_event_notification_and_plain_json(s3, sqs, buckets):
+    src_b, arch_b, man_b = buckets
+    url = _queue(sqs, f"{man_b}-q")
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.put_bucket_notification_configuration(
+        Bucket=man_b,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": ".index"}]}},
+                }
+            ]
+        },
+    )
+    src = seed(s3, src_b, {"x y/1": 5, "x y/2": 6})
+    entries = [ManifestEntry(src_b, k, len(v)) for k, v in src.data.items()]
+    by_event = put_manifest(s3, man_b, "sub/by event+plus.0.index", entries)  # S3 notifies
+    by_json = put_manifest(s3, man_b, "direct/m.1.manifest", entries)  # no .index: not notified
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Bucket": man_b, "Key": by_json.key}))
+
+    result = run_cli(
+        "s3bundler", "-q", url, "-b", arch_b, "--max-messages", "3", "--idle-exit", "3"
+    )
+    assert result.returncode == 0, result.stderr
+    for manifest in (by_event, by_json):
+        out = outputs_for(manifest, src_b, arch_b)
+        assert sorted(r.key for r in read_index(get_bytes(s3, out.index_uri))) == sorted(src.data)
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0"
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_poison_message_is_left_for_redrive_and_worker_carries_on(s3, sqs, buckets):
+    src_b, arch_b, man_b = buckets
+    dead = _queue(sqs, f"{man_b}-poison-dlq")
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    url = sqs.create_queue(
+        QueueName=f"{man_b}-poison",
+        Attributes={
+            "VisibilityTimeout": "1",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 2}),
+        },
+    )["QueueUrl"]
+    seed(s3, src_b, {"ok": 3})
+    good = put_manifest(s3, man_b, "p/good.0.index", [ManifestEntry(src_b, "ok", 3)])
+    sqs.send_message(QueueUrl=url, MessageBody="{not json")
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Bucket": man_b, "Key": "p/gone.index"}))
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Bucket": man_b, "Key": good.key}))
+    result = run_cli("s3bundler", "-q", url, "-b", arch_b, "--idle-exit", "3", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert _exists(s3, outputs_for(good, src_b, arch_b).archive_uri)
+    poison_lines = [ln for ln in result.stderr.splitlines() if "message_failed" in ln]
+    assert len(poison_lines) >= 2 and all("reason=PoisonMessage" in ln for ln in poison_lines)
+    # The poison went to the dead-letter queue through the redrive policy; the good one was
+    # deleted after its commit.
+    left = sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    bodies = sorted(m["Body"] for m in left.get("Messages", []))
+    assert len(bodies) == 2 and "{not json" in bodies
+    assert not sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages")
+
+
+def _slow_manifest(s3, src_b, man_b, n=1500) -> tuple[S3Uri, Source]:
+    src = seed(
+        s3, src_b, {f"many/{i:05d}": 16 for i in range(n)}, meta_every=10**9, tag_every=10**9
+    )
+    entries = [ManifestEntry(src_b, k, 16) for k in src.data]
+    return put_manifest(s3, man_b, "slow/s.0.index", entries), src
+
+
+def test_heartbeat_keeps_message_invisible_past_queue_timeout(s3, sqs, buckets):
+    src_b, arch_b, man_b = buckets
+    url = _queue(sqs, f"{man_b}-hb", visibility=1)
+    manifest, _ = _slow_manifest(s3, src_b, man_b)
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Bucket": man_b, "Key": manifest.key}))
+    stolen: list[dict] = []
+    done = threading.Event()
+
+    def other_consumer() -> None:
+        c = boto3.client("sqs")
+        time.sleep(0.5)
+        while not done.is_set():
+            stolen.extend(c.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []))
+
+    thief = threading.Thread(target=other_consumer)
+    thief.start()
+    started = time.monotonic()
+    result = run_cli(
+        "s3bundler", "-q", url, "-b", arch_b, "--max-messages", "1", "--concurrency", "1", "-v"
+    )
+    elapsed = time.monotonic() - started
+    done.set()
+    thief.join()
+    assert result.returncode == 0, result.stderr
+    assert elapsed > 3, f"manifest too fast ({elapsed:.1f}s) to prove the heartbeat"
+    assert stolen == [], "message became visible while the manifest was being processed"
+    assert "manifest_done" in result.stderr
+
+
+def test_sigterm_mid_manifest_aborts_upload_and_releases_message(s3, sqs, buckets):
+    src_b, arch_b, man_b = buckets
+    url = _queue(sqs, f"{man_b}-term", visibility=300)
+    manifest, _ = _slow_manifest(s3, src_b, man_b)
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Bucket": man_b, "Key": manifest.key}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "s3bundler", "-q", url, "-b", arch_b, "--concurrency", "1"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "manifest_start" in line:
+            break
+    time.sleep(0.5)
+    assert s3.list_multipart_uploads(Bucket=arch_b).get("Uploads"), "upload should be running"
+    proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    rc = proc.wait(timeout=15)
+    rest = proc.stderr.read()
+    assert rc == 143, rest
+    assert time.monotonic() - t0 < 5
+    assert not s3.list_multipart_uploads(Bucket=arch_b).get("Uploads")
+    assert _keys(s3, arch_b) == []
+    again = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
+    assert len(again) == 1, "message should be visible again at once"
+
+
+def _keys(s3, bucket: str) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def _exists(s3, uri: S3Uri) -> bool:
+    return bool(s3.list_objects_v2(Bucket=uri.bucket, Prefix=uri.key).get("KeyCount"))
