@@ -9,6 +9,7 @@ from s3bundler.archiver import BundlerConfig
 from s3bundler.worker import QueueOptions, StopSignal, Worker, process_one
 from s3common.aws import make_client, make_session
 from s3common.cli import configure_logging, run
+from s3common.memory import return_large_buffers_to_os
 from s3common.s3uri import s3_uri_arg
 from s3common.sizes import parse_size, size_arg
 from s3common.submanifest import LEGACY_FIELDS
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose, args.debug)
 
     def body() -> int:
+        return_large_buffers_to_os()
         stop = StopSignal().install()
         session = make_session(args.region, args.profile)
         config = config_from_args(args)
