@@ -79,7 +79,9 @@ def member_name(source_bucket: str, key: str) -> str:
     safe = [_safe_segment(s) for s in segments]
     name = "/".join([source_bucket, *safe])
     if name.endswith("/"):
-        name = name[:-1] + "%2F"
+        head, _, last = name[:-1].rpartition("/")
+        # the "%2F" can push the last segment past the limit: shorten it after appending
+        name = f"{head}/{_safe_segment(last + '%2F')}" if head else name[:-1] + "%2F"
     return name
 
 
