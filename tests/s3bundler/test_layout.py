@@ -139,3 +139,42 @@ def test_bigobject_key_with_leading_slash_key_and_prefix_slashes():
 
 def test_metadata_key():
     assert metadata_key("p/abc/src/bigobjects/k") == "p/abc/src/bigobjects/k.metadata"
+
+
+# --- over-long key segments ----------------------------------------------------------------------
+
+
+def segment_bytes(name: str) -> int:
+    return max(len(s.encode("utf-8", "surrogateescape")) for s in name.split("/"))
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "a" * 255,
+        "a" * 256,
+        "d/" + "ü" * 200 + "/f",
+        "x" * 1024,
+        "x" * 253 + "/",  # the trailing-slash marker must not push the segment past 255
+        "y" * 255 + "/",
+        "dir/" + "z" * 300 + "/",
+        "日本語" * 100,
+    ],
+)
+def test_member_name_segments_fit_a_file_name(key):
+    name = member_name("src", key)
+    assert segment_bytes(name) <= 255
+    assert not name.endswith("/")
+    name.encode("utf-8")  # no split multi-byte characters left behind
+
+
+def test_member_name_short_segments_untouched_long_ones_distinct():
+    assert member_name("src", "a" * 255) == "src/" + "a" * 255
+    long1 = member_name("src", "a" * 300 + "1")
+    long2 = member_name("src", "a" * 300 + "2")
+    assert long1 != long2  # same 246-byte head, different digests
+    assert long1.startswith("src/" + "a" * 200)
+    assert long1 == member_name("src", "a" * 300 + "1")
+    marker = member_name("src", "b" * 254 + "/")
+    assert marker != member_name("src", "b" * 254)
+    assert member_name("src", "b" * 10 + "/") == "src/" + "b" * 10 + "%2F"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import urllib.request
 from datetime import UTC, datetime, timedelta, timezone
 
+import boto3
 import botocore.exceptions
 import pytest
 
@@ -20,6 +23,7 @@ from s3bundler.objects import (
     reason_for,
 )
 from s3common.errors import DownloadError
+from s3common.local_endpoint import MotoServer
 from s3common.submanifest import ManifestEntry
 
 WHEN = datetime(2024, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
@@ -366,3 +370,101 @@ def test_missing_bucket_against_local_s3(s3):
     with pytest.raises(ObjectFailed) as err:
         fetch_whole(s3, ManifestEntry("no-such-bucket-4711", "k", 1), 1024)
     assert err.value.reason == dlq.NO_SUCH_BUCKET
+
+
+# --- AccessDenied from the local endpoint ---------------------------------------------------------
+
+
+def test_access_denied_by_bucket_policy_against_local_s3(s3, bucket):
+    """moto enforces an explicit Deny in a bucket policy on every key request, for any caller
+    and without IAM mode. It answers GET (and GET ?tagging) with a bare 403 (error code "403"),
+    HEAD and CopyObject are not checked."""
+    s3.put_object(Bucket=bucket, Key="secret/ü k,1", Body=b"no")
+    s3.put_object(Bucket=bucket, Key="open", Body=b"yes")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/secret/*",
+            }
+        ],
+    }
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    with pytest.raises(ObjectFailed) as err:
+        fetch_whole(s3, ManifestEntry(bucket, "secret/ü k,1", 2), 1024)
+    assert err.value.reason == dlq.ACCESS_DENIED
+    assert fetch_whole(s3, ManifestEntry(bucket, "open", 3), 1024).data == b"yes"
+
+
+def _reset_auth(url: str, value: str) -> None:
+    req = urllib.request.Request(
+        f"{url}/moto-api/reset-auth",
+        data=value.encode(),
+        method="POST",
+        headers={"Content-Type": "text/plain"},  # a form content type hides the body: HTTP 500
+    )
+    urllib.request.urlopen(req, timeout=10).close()
+
+
+@pytest.fixture(scope="module")
+def iam_denied_s3():
+    """A separate moto server in IAM mode and an S3 client for an IAM user whose policy allows
+    everything but s3:GetObject on ``iam-bucket/denied.txt``.
+
+    IAM mode is switched on at run time with ``POST /moto-api/reset-auth`` (body ``0``: enforce
+    from the next request; ``inf``: off). Once on, every request must be signed with the user's
+    keys (``AKIA...``) and *no* session token (InvalidToken otherwise); moto then recomputes
+    SigV4 and gets it wrong for keys that need percent-encoding beyond spaces (``,`` ``+``
+    quotes, non-ASCII -> SignatureDoesNotMatch), so keep keys to ``[A-Za-z0-9 ._~/-]``.
+    """
+    with MotoServer() as server:
+        admin = boto3.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
+        s3 = admin.client("s3", endpoint_url=server.url)
+        s3.create_bucket(Bucket="iam-bucket")
+        s3.put_object(Bucket="iam-bucket", Key="denied.txt", Body=b"no")
+        s3.put_object(Bucket="iam-bucket", Key="dir/ok file.txt", Body=b"yes")
+        iam = admin.client("iam", endpoint_url=server.url)
+        iam.create_user(UserName="bundler")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                {
+                    "Effect": "Deny",
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::iam-bucket/denied.txt",
+                },
+            ],
+        }
+        iam.put_user_policy(
+            UserName="bundler", PolicyName="deny-one", PolicyDocument=json.dumps(policy)
+        )
+        key = iam.create_access_key(UserName="bundler")["AccessKey"]
+        user = boto3.Session(
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+            region_name="us-east-1",
+        )
+        _reset_auth(server.url, "0")
+        try:
+            yield user.client("s3", endpoint_url=server.url), s3
+        finally:
+            _reset_auth(server.url, "inf")
+
+
+def test_access_denied_by_iam_policy_against_local_s3(iam_denied_s3):
+    user_s3, admin_s3 = iam_denied_s3
+    with pytest.raises(ObjectFailed) as err:
+        fetch_whole(user_s3, ManifestEntry("iam-bucket", "denied.txt", 2), 1024)
+    assert err.value.reason == dlq.ACCESS_DENIED
+    assert err.value.detail.startswith("AccessDenied")  # a real S3 error document
+    got = fetch_whole(user_s3, ManifestEntry("iam-bucket", "dir/ok file.txt", 3), 1024)
+    assert got.data == b"yes"
+    with pytest.raises(botocore.exceptions.ClientError) as exc:  # old credentials are refused
+        admin_s3.get_object(Bucket="iam-bucket", Key="dir/ok file.txt")
+    assert exc.value.response["Error"]["Code"] == "InvalidAccessKeyId"
