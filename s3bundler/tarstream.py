@@ -120,6 +120,8 @@ class TarStream:
         self._write(data)
 
     def end(self) -> None:
+        if not self._open:
+            raise RuntimeError("no tar member to end")
         if self._remaining:
             raise ValueError(f"member short by {self._remaining} bytes of {self._size}")
         pad = -self._size % BLOCK

@@ -469,3 +469,70 @@ def _keys(s3, bucket: str) -> list[str]:
 
 def _exists(s3, uri: S3Uri) -> bool:
     return bool(s3.list_objects_v2(Bucket=uri.bucket, Prefix=uri.key).get("KeyCount"))
+
+
+def test_multipart_copy_of_big_object_keeps_metadata_and_tags(s3, buckets):
+    """The UploadPartCopy path (objects above 5 GiB in production), exercised in-process with
+    the threshold lowered so a 13 MiB object is copied in 5 MiB parts."""
+    from s3bundler.archiver import BundlerConfig, ManifestJob
+
+    src_b, arch_b, man_b = buckets
+    body = _payload("huge", 13 * MiB)
+    s3.put_object(
+        Bucket=src_b,
+        Key="huge/file.bin",
+        Body=body,
+        Metadata={"owner": "team-a"},
+        ContentType="application/x-test",
+        Tagging="keep=yes",
+    )
+    manifest = put_manifest(
+        s3, man_b, "p/h.0.index", [ManifestEntry(src_b, "huge/file.bin", len(body))]
+    )
+    config = BundlerConfig(
+        archive_bucket=arch_b,
+        maxsize=1 * MiB,
+        copy_multipart_threshold=6 * MiB,
+        copy_part_size=5 * MiB,
+    )
+    result = ManifestJob(s3, config, manifest).run()
+    assert (result.copied, result.archived, result.failed) == (1, 0, 0)
+    key = bigobject_key("archives", src_b, "huge/file.bin")
+    head = s3.head_object(Bucket=arch_b, Key=key)
+    assert head["ETag"].strip('"').endswith("-3")  # three copied parts
+    assert head["Metadata"] == {"owner": "team-a"}
+    assert head["ContentType"] == "application/x-test"
+    assert get_bytes(s3, S3Uri(arch_b, key)) == body
+    tags = s3.get_object_tagging(Bucket=arch_b, Key=key)["TagSet"]
+    assert tags == [{"Key": "keep", "Value": "yes"}]
+    assert not s3.list_multipart_uploads(Bucket=arch_b).get("Uploads")
+
+
+def test_access_denied_object_goes_to_dlq(s3, buckets):
+    src_b, arch_b, man_b = buckets
+    src = seed(s3, src_b, {"open/a": 10, "secret/b": 20, "open/c": 30})
+    s3.put_bucket_policy(
+        Bucket=src_b,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{src_b}/secret/*",
+                    }
+                ],
+            }
+        ),
+    )
+    entries = [ManifestEntry(src_b, k, len(v)) for k, v in src.data.items()]
+    manifest = put_manifest(s3, man_b, "p/d.0.index", entries)
+    result = run_cli("s3bundler", "-m", str(manifest), "-b", arch_b)
+    assert result.returncode == 0, result.stderr
+    out = outputs_for(manifest, src_b, arch_b)
+    assert [r.key for r in read_index(get_bytes(s3, out.index_uri))] == ["open/a", "open/c"]
+    assert [(r.key, r.reason) for r in read_dlq(get_bytes(s3, out.dlq))] == [
+        ("secret/b", "AccessDenied")
+    ]
