@@ -27,7 +27,8 @@ from s3grouper.filters import FilterOptions, RowFilter
 from s3grouper.grouping import Grouper, Thresholds
 from s3grouper.inventory import DataFile, InventoryManifest
 from s3grouper.progress import Progress
-from s3grouper.writer import SubmanifestWriter, run_id, table_rows
+from s3grouper.rows import encode_rows
+from s3grouper.writer import SubmanifestWriter, run_id
 
 log = logging.getLogger(__name__)
 
@@ -104,22 +105,30 @@ def run_grouper(options: GrouperOptions) -> GrouperResult:
     base = submanifest.base_name(options.manifest.key, options.output_name)
     described = options.describe()
     inventory = str(options.manifest)
-    writer = SubmanifestWriter(
-        s3, options.bucket, options.prefix, base, run_id(inventory, described), options.force
-    )
-    writer.check_bucket()
     sender = None
     if options.queue:
         sqs = aws.make_client(session, "sqs")
         sender = QueueSender(sqs, resolve_queue_url(sqs, options.queue))
-    writer.scan()
-    previous = writer.check_previous(inventory, described)
+    writer = SubmanifestWriter(
+        s3,
+        options.bucket,
+        options.prefix,
+        base,
+        run_id(inventory, described),
+        force=options.force,
+        on_written=None if sender is None else (lambda key: sender.add(options.bucket, key)),
+    )
+    with writer:
+        writer.check_bucket()
+        writer.scan()
+        previous = writer.check_previous(inventory, described)
 
-    data_files = DataFiles(s3, manifest)
-    data_files.verify_all()
+        data_files = DataFiles(s3, manifest)
+        data_files.verify_all()
 
-    run = _Run(manifest, data_files, options, writer, sender, resend=previous is None)
-    run.group()
+        run = _Run(manifest, data_files, options, writer, sender, resend=previous is None)
+        run.group()
+        writer.flush()
 
     deleted = writer.delete_stale(run.grouper.groups) if options.force else []
     if sender is not None:
@@ -181,11 +190,8 @@ class _Run:
                     if self.sender is not None and self.resend:
                         self.sender.add(self.writer.bucket, key)
                     continue
-                rows = itertools.chain.from_iterable(table_rows(p.table) for p in parts)
-                key = self.writer.write(number, rows)
-                log.info("wrote %s", self.writer.uri(key))
-                if self.sender is not None:
-                    self.sender.add(self.writer.bucket, key)
+                chunks = (encode_rows(part.table) for part in parts)
+                self.writer.write(number, chunks)
 
     def _segments(self) -> Iterator[_Part]:
         for table in self._tables():

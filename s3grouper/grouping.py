@@ -7,8 +7,10 @@ the size threshold therefore ends up alone. Groups are never empty.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -54,26 +56,36 @@ class Grouper:
         return self.group + 1
 
     def feed(self, sizes: Sequence[int | None]) -> list[Segment]:
-        """Place a batch of objects; the contiguous runs of it that fall in each group."""
+        """Place a batch of objects; the contiguous runs of it that fall in each group.
+
+        Works group by group (a binary search over the running byte total), not object by
+        object, so a batch costs O(groups x log n) Python steps."""
         max_bytes, max_count = self.thresholds.size, self.thresholds.count
         group, count, nbytes = self.group, self.count, self.bytes
+        ends = list(accumulate(0 if s is None else s for s in sizes))  # bytes up to and incl. i
+        n = len(ends)
         segments: list[Segment] = []
-        start = 0
-        seg_bytes = 0
-        for i, size in enumerate(sizes):
-            size = size or 0
-            if group < 0 or count + 1 > max_count or nbytes + size > max_bytes:
-                if i > start:
-                    segments.append(Segment(group, start, i, seg_bytes))
-                group, count, nbytes, start, seg_bytes = group + 1, 0, 0, i, 0
-            count += 1
-            nbytes += size
-            seg_bytes += size
-        if len(sizes) > start:
-            segments.append(Segment(group, start, len(sizes), seg_bytes))
+        pos = 0
+        while pos < n:
+            base = ends[pos - 1] if pos else 0
+            room_bytes, room_count = max_bytes - nbytes, max_count - count
+            hi = min(n, pos + room_count)
+            stop = bisect_right(ends, base + room_bytes, pos, hi) if hi > pos else pos
+            if stop == pos:
+                if count:  # the next object does not fit: close the open group, retry
+                    count = nbytes = 0
+                    continue
+                stop = pos + 1  # bigger than the size threshold on its own: alone
+            if not count:
+                group += 1
+            seg_bytes = ends[stop - 1] - base
+            segments.append(Segment(group, pos, stop, seg_bytes))
+            count += stop - pos
+            nbytes += seg_bytes
+            pos = stop
         self.group, self.count, self.bytes = group, count, nbytes
-        self.total_objects += len(sizes)
-        self.total_bytes += sum(s.bytes for s in segments)
+        self.total_objects += n
+        self.total_bytes += ends[-1] if n else 0
         return segments
 
 

@@ -8,6 +8,7 @@ filtering and writing never care which format the report was in.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import unquote
@@ -43,30 +44,65 @@ NORMALIZED = pa.schema(
 CSV_BLOCK_SIZE = 8 * 1024 * 1024
 PARQUET_BATCH_ROWS = 128 * 1024
 
-#: Escapes of characters common in keys, replaced vectorized before falling back to Python for
-#: whatever '%' is left. ``%25`` ('%') is deliberately absent: decoding it early would create a
-#: '%' that looks like an escape.
-_COMMON_ESCAPES = (
-    ("%2F", "/"), ("%3D", "="), ("%3A", ":"), ("%2C", ","), ("%2B", "+"), ("%40", "@"),
-    ("%26", "&"), ("%28", "("), ("%29", ")"), ("%27", "'"), ("%21", "!"), ("%24", "$"),
-    ("%3B", ";"), ("%7E", "~"), ("%5B", "["), ("%5D", "]"), ("%23", "#"), ("%22", '"'),
-)  # fmt: skip
+_ESCAPE_RUN = re.compile(r"(?:%[0-9A-F]{2})+")
+_SAMPLE = 1000
+_MAX_ESCAPES = 64
+
+
+def raw_contains(col: pa.Array, *needles: bytes) -> bool:
+    """Whether any string of a string array holds any of ``needles`` (a fast pre-check that
+    scans the bytes with ``bytes.find`` instead of per-string kernels)."""
+    if col.type != pa.string():
+        return True
+    _validity, offsets, data = col.buffers()
+    if data is None or not len(col):
+        return False
+    bounds = memoryview(offsets).cast("i")
+    start, stop = bounds[col.offset], bounds[col.offset + len(col)]
+    raw = data.slice(start, stop - start).to_pybytes()
+    return any(raw.find(needle) >= 0 for needle in needles)
 
 
 def decode_keys(keys: pa.Array) -> pa.Array:
-    """URL-decode CSV inventory keys with ``unquote_plus`` semantics ('+' is a space)."""
-    if pc.any(pc.match_substring(keys, "+")).as_py():
+    """URL-decode CSV inventory keys with ``unquote_plus`` semantics ('+' is a space).
+
+    Vectorized: '+', '%2F' and the escapes seen in a sample are replaced by pyarrow; keys still
+    holding an escape afterwards are finished by Python's ``unquote``."""
+    if raw_contains(keys, b"+"):
         keys = pc.replace_substring(keys, "+", " ")
-    if not pc.any(pc.match_substring(keys, "%")).as_py():
+    if not raw_contains(keys, b"%"):
         return keys
-    for escape, char in _COMMON_ESCAPES:
+    keys = pc.replace_substring(keys, "%2F", "/")  # S3 encodes every '/'
+    for escape, char in _escapes_in(keys.slice(0, _SAMPLE).to_pylist()):
         keys = pc.replace_substring(keys, escape, char)
-    rest = pc.fill_null(pc.match_substring(keys, "%"), False)
-    if not pc.any(rest).as_py():
+    if not raw_contains(keys, b"%"):
         return keys
-    # '+' are spaces by now and the decoded characters are not '%': plain unquote finishes it.
-    todo = pc.filter(keys, rest).to_pylist()
-    return pc.replace_with_mask(keys, rest, pa.array([unquote(k) for k in todo], pa.string()))
+    # Only '%25' should be left ('%' itself: decoded last, so it cannot start a false escape);
+    # keys with any other escape left are finished by Python ('+' are spaces already).
+    left = pc.fill_null(pc.match_substring(pc.replace_substring(keys, "%25", ""), "%"), False)
+    if not pc.any(left).as_py():
+        return pc.replace_substring(keys, "%25", "%")
+    rest = [unquote(k) for k in pc.filter(keys, left).to_pylist()]
+    decoded = pc.replace_with_mask(keys, left, pa.array(rest, pa.string()))
+    return pc.if_else(left, decoded, pc.replace_substring(keys, "%25", "%"))
+
+
+def _escapes_in(sample: Sequence[str]) -> list[tuple[str, str]]:
+    """(escape, character) for each whole character escaped in the sample, except '%' itself
+    (decoding ``%25`` early would make a '%' that looks like an escape)."""
+    found: dict[str, str] = {}
+    for key in sample:
+        for run in _ESCAPE_RUN.findall(key):
+            try:
+                text = bytes.fromhex(run.replace("%", "")).decode("utf-8")
+            except ValueError:
+                continue
+            for char in text:
+                if char != "%":
+                    found["".join(f"%{b:02X}" for b in char.encode("utf-8"))] = char
+            if len(found) >= _MAX_ESCAPES:
+                return list(found.items())
+    return list(found.items())
 
 
 class _Rows:

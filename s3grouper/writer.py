@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import json
 import logging
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from types import TracebackType
+from typing import IO, Any
 
 from s3common import submanifest
 from s3common.aws import AWS_ERRORS, NOT_FOUND_CODES, error_code, read_failed, write_failed
@@ -41,41 +40,6 @@ def run_id(inventory: str, options: dict[str, object]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-# --- rows ------------------------------------------------------------------------------------
-
-
-def table_rows(table: pa.Table) -> Iterator[tuple[str, ...]]:
-    """Sub-manifest cells (:data:`s3common.submanifest.COLUMNS` order) of a normalized table."""
-    n = table.num_rows
-    size = table.column("size")
-    modified = table.column("last_modified_date")
-    multipart = table.column("is_multipart_uploaded")
-    return zip(
-        _cells(table.column("bucket"), n),
-        _cells(table.column("key"), n),
-        _cells(size if size.null_count == n else pc.cast(size, pa.string()), n),
-        _cells(table.column("version_id"), n),
-        _cells(table.column("e_tag"), n),
-        _cells(
-            modified if modified.null_count == n else pc.strftime(modified, "%Y-%m-%dT%H:%M:%SZ"),
-            n,
-        ),
-        _cells(table.column("storage_class"), n),
-        _cells(
-            multipart if multipart.null_count == n else pc.if_else(multipart, "true", "false"), n
-        ),
-        strict=True,
-    )
-
-
-def _cells(col: pa.Array | pa.ChunkedArray, n: int) -> Sequence[str] | Iterator[str]:
-    if col.null_count == n:
-        return itertools.repeat("", n)
-    if col.null_count:
-        col = pc.fill_null(col, "")
-    return col.to_pylist()
-
-
 # --- previous runs ---------------------------------------------------------------------------
 
 
@@ -89,10 +53,22 @@ def option_changes(old: dict[str, object], new: dict[str, object]) -> list[str]:
 
 
 class SubmanifestWriter:
-    """Sub-manifests ``<prefix>/<base>.<N>.index`` and ``<prefix>/<base>.job.json`` in a bucket."""
+    """Sub-manifests ``<prefix>/<base>.<N>.index`` and ``<prefix>/<base>.job.json`` in a bucket.
+
+    Uploads run in the background (at most ``concurrency`` at a time, so memory stays bounded);
+    ``on_written(key)`` is called in the caller's thread, in sub-manifest order, once each
+    upload has completed. Use as a context manager."""
 
     def __init__(
-        self, s3: Any, bucket: str, prefix: str, base: str, run: str, force: bool = False
+        self,
+        s3: Any,
+        bucket: str,
+        prefix: str,
+        base: str,
+        run: str,
+        force: bool = False,
+        concurrency: int = 4,
+        on_written: Callable[[str], None] | None = None,
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
@@ -100,11 +76,26 @@ class SubmanifestWriter:
         self.base = base
         self.run = run
         self.force = force
+        self.concurrency = concurrency
+        self.on_written = on_written
         self.summary_key = submanifest.job_summary_key(prefix, base)
         self.existing: set[int] = set()
         self.has_summary = False
         self.written: list[str] = []
         self.kept: list[str] = []
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="upload")
+        self._inflight: deque[tuple[str, Future[None]]] = deque()
+
+    def __enter__(self) -> SubmanifestWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=exc is not None)
 
     def key(self, number: int) -> str:
         return submanifest.submanifest_key(self.prefix, self.base, number)
@@ -184,19 +175,52 @@ class SubmanifestWriter:
         """True if sub-manifest ``number`` is there and is to be left alone."""
         return not self.force and number in self.existing
 
-    def write(self, number: int, rows: Iterable[Iterable[str]]) -> str:
-        """Write sub-manifest ``number``; return its key."""
+    def write(self, number: int, chunks: Iterable[Any]) -> str:
+        """Write sub-manifest ``number`` (header, then the encoded row ``chunks``) in the
+        background; return its key. Raises the error of an earlier upload, if any."""
         key = self.key(number)
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b") as spool:
+        spool = self._spool(chunks)
+        self._inflight.append((key, self._pool.submit(self._upload, key, spool)))
+        self._collect(wait_for=len(self._inflight) - self.concurrency)
+        return key
+
+    def flush(self) -> None:
+        """Wait for every upload (raising the first failure)."""
+        self._collect(wait_for=len(self._inflight))
+
+    def _spool(self, chunks: Iterable[Any]) -> IO[bytes]:
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b")  # noqa: SIM115
+        try:
             text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
-            submanifest.write_rows(text, rows)
+            submanifest.write_rows(text, ())  # the header, from the one definition
             text.flush()
             text.detach()
-            size = spool.tell()
+            for chunk in chunks:
+                spool.write(chunk)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        return spool  # type: ignore[return-value]
+
+    def _upload(self, key: str, spool: IO[bytes]) -> None:
+        try:
+            size = spool.seek(0, io.SEEK_END)
             spool.seek(0)
             self._put(key, spool, size)
-        self.written.append(key)
-        return key
+        finally:
+            spool.close()
+
+    def _collect(self, wait_for: int) -> None:
+        """Hand completed uploads to ``on_written`` in order; wait for the first ``wait_for``."""
+        while self._inflight and (wait_for > 0 or self._inflight[0][1].done()):
+            key, future = self._inflight.popleft()
+            future.result()
+            wait_for -= 1
+            self.written.append(key)
+            log.info("wrote %s", self.uri(key))
+            if self.on_written is not None:
+                self.on_written(key)
 
     def keep(self, number: int) -> str:
         key = self.key(number)
