@@ -47,6 +47,7 @@ from s3bundler.objects import (
 from s3bundler.tarstream import GzipMembers, MemberPosition, TarStream
 from s3common.aws import AWS_ERRORS, NOT_FOUND_CODES, error_code, read_failed, write_failed
 from s3common.errors import ExitCode, InputDataError
+from s3common.metrics import BYTES, COUNT, SECONDS, Metrics
 from s3common.s3uri import S3Uri
 from s3common.submanifest import LEGACY_FIELDS, ManifestEntry, read_manifest
 
@@ -122,8 +123,10 @@ class ManifestJob:
         config: BundlerConfig,
         manifest: S3Uri,
         cancel: threading.Event | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.s3 = s3
+        self.metrics = metrics or Metrics(None)
         self.config = config
         self.manifest = manifest
         self.cancel = cancel or threading.Event()
@@ -161,13 +164,14 @@ class ManifestJob:
             for entry, fut in copies:
                 self._collect_copy(entry, fut)
             self._commit(outputs)
+            self.result.seconds = time.monotonic() - started
+            self._publish()
         except BaseException:
             copy_pool.shutdown(wait=False, cancel_futures=True)
             if self._upload is not None:
                 self._upload.abort()
             raise
         copy_pool.shutdown(wait=True)
-        self.result.seconds = time.monotonic() - started
         return self.result
 
     # -- archiving ----------------------------------------------------------------------------
@@ -331,6 +335,22 @@ class ManifestJob:
         self.result.copied += 1
         self.result.copied_bytes += copied.row.size
         events.object_copied(self.manifest, entry, copied.target)
+
+    def _publish(self) -> None:
+        """Progress metrics, after the DLQ index and before the message is deleted."""
+        r = self.result
+        self.metrics.publish(
+            {
+                "ObjectsArchived": (r.archived, COUNT),
+                "BytesArchived": (r.archived_bytes, BYTES),
+                "ObjectsCopied": (r.copied, COUNT),
+                "BytesCopied": (r.copied_bytes, BYTES),
+                "ObjectErrors": (r.failed, COUNT),
+                "ManifestsCompleted": (1, COUNT),
+                "ManifestSeconds": (r.seconds, SECONDS),
+            },
+            {("ObjectErrors", "Reason", reason): (n, COUNT) for reason, n in r.errors.items()},
+        )
 
     # -- commit -------------------------------------------------------------------------------
     def _commit(self, out: ManifestOutputs) -> None:

@@ -10,6 +10,7 @@ from s3bundler.worker import QueueOptions, StopSignal, Worker, process_one
 from s3common.aws import make_client, make_session
 from s3common.cli import configure_logging, run
 from s3common.memory import return_large_buffers_to_os
+from s3common.metrics import Metrics
 from s3common.s3uri import s3_uri_arg
 from s3common.sizes import parse_size, size_arg
 from s3common.submanifest import LEGACY_FIELDS
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="with -q: visibility the heartbeat keeps extending (default: the queue's)",
     )
+    p.add_argument(
+        "--no-metrics", action="store_true", help="do not publish CloudWatch metrics (S3Bundler)"
+    )
     p.add_argument("-r", "--region", help="AWS region (default: from the environment)")
     p.add_argument("--profile", help="AWS profile (default: from the environment)")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -131,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         session = make_session(args.region, args.profile)
         config = config_from_args(args)
         s3 = make_client(session, "s3", max_pool_connections=args.concurrency + 16)
+        metrics = Metrics(None if args.no_metrics else make_client(session, "cloudwatch"))
         if args.manifest is not None:
-            return process_one(s3, config, args.manifest, stop.event)
+            return process_one(s3, config, args.manifest, stop.event, metrics)
         sqs = make_client(session, "sqs")
         options = QueueOptions(
             queue=args.queue,
@@ -140,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             idle_exit=args.idle_exit,
             visibility_timeout=args.visibility_timeout,
         )
-        return Worker(s3, sqs, config, options, stop.event).run()
+        return Worker(s3, sqs, config, options, stop.event, metrics).run()
 
     return run("s3bundler", body)
 

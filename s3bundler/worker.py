@@ -27,6 +27,7 @@ from s3bundler.heartbeat import Heartbeat
 from s3bundler.messages import manifest_locations
 from s3common.aws import AWS_ERRORS, api_failed, describe
 from s3common.errors import ExitCode, S3BundlerError, UsageError
+from s3common.metrics import Metrics
 from s3common.s3uri import S3Uri
 
 log = logging.getLogger(__name__)
@@ -77,10 +78,12 @@ class StopSignal:
         self.event.set()
 
 
-def process_one(s3: Any, config: BundlerConfig, manifest: S3Uri, stop: threading.Event) -> int:
+def process_one(
+    s3: Any, config: BundlerConfig, manifest: S3Uri, stop: threading.Event, metrics: Metrics
+) -> int:
     """``-m``: process one manifest and return the exit code."""
     try:
-        result = ManifestJob(s3, config, manifest, cancel=stop).run()
+        result = ManifestJob(s3, config, manifest, cancel=stop, metrics=metrics).run()
     except Cancelled:
         events.manifest_failed(manifest, "Stopped", "stopped by signal; upload aborted")
         return EXIT_STOPPED
@@ -93,9 +96,16 @@ def process_one(s3: Any, config: BundlerConfig, manifest: S3Uri, stop: threading
 
 class Worker:
     def __init__(
-        self, s3: Any, sqs: Any, config: BundlerConfig, options: QueueOptions, stop: threading.Event
+        self,
+        s3: Any,
+        sqs: Any,
+        config: BundlerConfig,
+        options: QueueOptions,
+        stop: threading.Event,
+        metrics: Metrics,
     ) -> None:
         self.s3 = s3
+        self.metrics = metrics
         self.sqs = sqs
         self.config = config
         self.options = options
@@ -140,7 +150,10 @@ class Worker:
         with Heartbeat(self.sqs, self.queue_url, receipt, self.visibility):
             for manifest in manifests:
                 try:
-                    result = ManifestJob(self.s3, self.config, manifest, cancel=self.stop).run()
+                    job = ManifestJob(
+                        self.s3, self.config, manifest, cancel=self.stop, metrics=self.metrics
+                    )
+                    result = job.run()
                 except Cancelled:
                     events.manifest_failed(manifest, "Stopped", "stopped by signal; released")
                     self._release(receipt)

@@ -536,3 +536,42 @@ def test_access_denied_object_goes_to_dlq(s3, buckets):
     assert [(r.key, r.reason) for r in read_dlq(get_bytes(s3, out.dlq))] == [
         ("secret/b", "AccessDenied")
     ]
+
+
+def _metric_sum(name: str, reason: str | None = None) -> float:
+    from datetime import UTC, datetime, timedelta
+
+    cw = boto3.client("cloudwatch")
+    now = datetime.now(UTC)
+    dims = [{"Name": "Reason", "Value": reason}] if reason else []
+    stats = cw.get_metric_statistics(
+        Namespace="S3Bundler",
+        MetricName=name,
+        Dimensions=dims,
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(minutes=5),
+        Period=3600,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return sum(d["Sum"] for d in stats)
+
+
+def test_metrics_land_in_cloudwatch_and_can_be_turned_off(s3, buckets):
+    src_b, arch_b, man_b = buckets
+    src = seed(s3, src_b, {"m/1": 100, "m/2": 200})
+    entries = [ManifestEntry(src_b, k, len(v)) for k, v in src.data.items()]
+    entries.append(ManifestEntry(src_b, "m/gone", 1))
+    manifest = put_manifest(s3, man_b, "p/metrics.0.index", entries)
+    names = ("ObjectsArchived", "BytesArchived", "ManifestsCompleted")
+    before = {n: _metric_sum(n) for n in names}
+    gone_before = _metric_sum("ObjectErrors", "NoSuchKey")
+
+    assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b).returncode == 0
+    after = {n: _metric_sum(n) for n in names}
+    assert after["ObjectsArchived"] - before["ObjectsArchived"] == 2
+    assert after["BytesArchived"] - before["BytesArchived"] == 300
+    assert after["ManifestsCompleted"] - before["ManifestsCompleted"] == 1
+    assert _metric_sum("ObjectErrors", "NoSuchKey") - gone_before == 1
+
+    assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b, "--no-metrics").returncode == 0
+    assert _metric_sum("ObjectsArchived") == after["ObjectsArchived"]
