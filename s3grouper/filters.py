@@ -4,7 +4,6 @@ application to normalized tables (see :mod:`s3grouper.readers`)."""
 from __future__ import annotations
 
 import fnmatch
-import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -16,8 +15,6 @@ import pyarrow.compute as pc
 from s3common.errors import UsageError
 from s3grouper.inventory import csv_name
 from s3grouper.readers import TIMESTAMP
-
-log = logging.getLogger(__name__)
 
 ARCHIVE_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
 ARCHIVE_TIERS = ("ARCHIVE_ACCESS", "DEEP_ARCHIVE_ACCESS")
@@ -140,7 +137,7 @@ class RowFilter:
         self.options = options
         self.available = frozenset(available)
         self.skipped: Counter[str] = Counter(dict.fromkeys(SKIP_REASONS, 0))
-        self._warned_tier = False
+        self.notes: list[str] = []  # things the user should know, reported after the run
         self._storage_classes = pa.array(list(options.storage_classes), pa.string())
         since, before = options.modified_since, options.modified_before
         self._since = None if since is None else pa.scalar(since, TIMESTAMP)
@@ -192,11 +189,10 @@ class RowFilter:
             tier = _col(table, "intelligent_tiering_access_tier")
             in_archive = pc.is_in(tier, value_set=pa.array(ARCHIVE_TIERS))
             archived = pc.or_(archived, pc.and_(tiering, in_archive))
-        elif not self._warned_tier and pc.any(tiering).as_py():
-            self._warned_tier = True
-            log.warning(
+        elif not self.notes and pc.any(tiering).as_py():
+            self.notes.append(
                 "inventory has INTELLIGENT_TIERING objects but no IntelligentTieringAccessTier "
-                "field: they are treated as not archived"
+                "field: they were treated as not archived"
             )
         return pc.fill_null(archived, False)
 

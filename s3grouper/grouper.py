@@ -93,14 +93,6 @@ def run_grouper(options: GrouperOptions) -> GrouperResult:
 
     manifest = load_manifest(s3, options.manifest)
     options.filters.check_fields(manifest.columns, options.manifest)
-    if not manifest.has("size"):
-        log.warning("%s: inventory has no Size field: grouping by count only", manifest.uri)
-    if not manifest.has("storage_class"):
-        log.warning(
-            "%s: inventory has no StorageClass field: archived (Glacier) objects cannot be "
-            "told apart and will reach the bundler",
-            manifest.uri,
-        )
 
     base = submanifest.base_name(options.manifest.key, options.output_name)
     described = options.describe()
@@ -147,6 +139,8 @@ def run_grouper(options: GrouperOptions) -> GrouperResult:
         created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     )
     writer.write_summary(summary, previous)
+    for note in _notes(manifest, run.filter):  # after the work, so errors stay one line
+        log.warning("%s: %s", manifest.uri, note)
     return GrouperResult(
         summary=summary,
         summary_uri=S3Uri(options.bucket, writer.summary_key),
@@ -155,6 +149,18 @@ def run_grouper(options: GrouperOptions) -> GrouperResult:
         deleted=len(deleted),
         seconds=time.monotonic() - started,
     )
+
+
+def _notes(manifest: InventoryManifest, row_filter: RowFilter) -> list[str]:
+    notes = []
+    if not manifest.has("size"):
+        notes.append("inventory has no Size field: grouped by count only")
+    if not manifest.has("storage_class"):
+        notes.append(
+            "inventory has no StorageClass field: archived (Glacier) objects could not be told "
+            "apart and will reach the bundler"
+        )
+    return notes + row_filter.notes
 
 
 class _Run:

@@ -160,16 +160,20 @@ def _csv_timestamp(col: pa.Array, field: str, rows: _Rows) -> pa.Array:
         return pc.cast(text, TIMESTAMP)
     except pa.ArrowInvalid:
         pass
-    try:  # no zone designator: the value is UTC
-        return pc.cast(pc.cast(text, pa.timestamp("ms")), TIMESTAMP)
+    try:  # some values without a zone designator (or mixed): all are UTC
+        return pc.cast(pc.cast(pc.utf8_rtrim(text, "Z"), pa.timestamp("ms")), TIMESTAMP)
     except pa.ArrowInvalid:
         values = text.to_pylist()
-        for i, value in enumerate(values):
-            try:
-                pc.cast(pa.array([value], pa.string()), pa.timestamp("ms"))
-            except pa.ArrowInvalid:
-                raise rows.fail(i, field, "is not a timestamp", value) from None
-        raise
+        bad = _first_bad(values, _is_timestamp)
+        raise rows.fail(bad, field, "is not a timestamp", values[bad]) from None
+
+
+def _is_timestamp(text: str | None) -> bool:
+    try:
+        pc.cast(pa.array([text.rstrip("Z") if text else text]), pa.timestamp("ms"))
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def normalize_csv(

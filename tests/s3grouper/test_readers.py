@@ -1,0 +1,175 @@
+import gzip
+import io
+import random
+from datetime import UTC, datetime
+from urllib.parse import quote_plus, unquote_plus
+
+import pyarrow as pa
+import pytest
+
+from s3common.errors import InputDataError
+from s3grouper import readers
+from s3grouper.inventory import S3Uri, parse_manifest
+from tests.fixtures import inventory as fx
+
+KEYS = ["plain", "with space", "plus+sign", "pct%41", "a/b/c", "comma,here", 'q"uote',
+        "new\nline", "ünï/日本/😀", "tab\there", "%", "%25", "x" * 900]  # fmt: skip
+
+
+def columns_for(fmt, fields):
+    schema = fx.file_schema(fmt, fields)
+    manifest = {"fileFormat": fmt, "fileSchema": schema, "files": []}
+    import json
+
+    return parse_manifest(json.dumps(manifest).encode(), S3Uri("b", "m.json")).columns
+
+
+def read(fmt, rows, fields, tmp_path):
+    full = [fx.row_defaults(r, "src") for r in rows]
+    body = fx.encode(fmt, full, fields)
+    columns = columns_for(fmt, fields)
+    if fmt == "CSV":
+        tables = list(readers.read_csv(io.BytesIO(body), columns, "src", "s3://b/d.csv.gz"))
+    else:
+        path = tmp_path / f"data.{fmt}"
+        path.write_bytes(body)
+        read_fn = readers.read_orc if fmt == "ORC" else readers.read_parquet
+        tables = list(read_fn(str(path), columns, "src", "s3://b/d"))
+    return pa.concat_tables(tables) if tables else None
+
+
+# --- key decoding ----------------------------------------------------------------------------
+
+
+def test_decode_keys_unquote_plus_semantics():
+    encoded = [quote_plus(k, safe="") for k in KEYS] + ["a+b", "a%2fb", "%zz", "%", "%C3"]
+    got = readers.decode_keys(pa.array(encoded)).to_pylist()
+    assert got == [unquote_plus(e) for e in encoded]
+
+
+def test_decode_keys_random():
+    rnd = random.Random(11)
+    alphabet = "ab/%+ é€😀\n\r,\"'~*=:"
+    for _ in range(200):
+        raw = ["".join(rnd.choice(alphabet) for _ in range(rnd.randrange(12))) for _ in range(40)]
+        encoded = [quote_plus(k, safe=rnd.choice(["", "/"])) for k in raw]
+        encoded += ["%252F", "%25%2F", "%2525", "%2", "+%2B+"]
+        rnd.shuffle(encoded)
+        got = readers.decode_keys(pa.array(encoded)).to_pylist()
+        assert got == [unquote_plus(e) for e in encoded]
+
+
+def test_keys_without_escapes_are_untouched():
+    arr = pa.array(["a", "b/c"])
+    assert readers.decode_keys(arr) is arr
+
+
+# --- the three formats agree -----------------------------------------------------------------
+
+
+ROWS = [
+    {"Key": k, "Size": i * 7, "IsMultipartUploaded": i % 2 == 0,
+     "LastModifiedDate": datetime(2024, 1, 31, 12, 0, i, 123000, tzinfo=UTC)}
+    for i, k in enumerate(KEYS)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["CSV", "ORC", "Parquet"])
+def test_formats_normalize_the_same(fmt, tmp_path):
+    table = read(fmt, ROWS, fx.DEFAULT_FIELDS, tmp_path)
+    assert table.schema == readers.NORMALIZED
+    assert table.column("key").to_pylist() == KEYS
+    assert table.column("size").to_pylist() == [i * 7 for i in range(len(KEYS))]
+    assert table.column("bucket").to_pylist() == ["src"] * len(KEYS)
+    assert table.column("last_modified_date")[3].as_py() == datetime(
+        2024, 1, 31, 12, 0, 3, 123000, tzinfo=UTC
+    )
+    assert table.column("is_multipart_uploaded").to_pylist()[:2] == [True, False]
+    assert table.column("e_tag")[0].as_py() == fx.row_defaults(ROWS[0], "src")["ETag"]
+    assert table.column("version_id").null_count == len(KEYS)  # not in the field set
+
+
+@pytest.mark.parametrize("fmt", ["CSV", "ORC", "Parquet"])
+def test_every_field_and_versioned(fmt, tmp_path):
+    rows = [
+        {"Key": "a", "VersionId": "v2", "IsLatest": True, "StorageClass": "INTELLIGENT_TIERING",
+         "IntelligentTieringAccessTier": "ARCHIVE_ACCESS", "ETag": '"abc"'},
+        {"Key": "a", "VersionId": "v1", "IsLatest": False, "IsDeleteMarker": True},
+    ]  # fmt: skip
+    table = read(fmt, rows, fx.ALL_FIELDS, tmp_path)
+    assert table.column("version_id").to_pylist() == ["v2", "v1"]
+    assert table.column("is_latest").to_pylist() == [True, False]
+    assert table.column("is_delete_marker").to_pylist() == [False, True]
+    assert table.column("size").to_pylist() == [100, None]
+    assert table.column("e_tag").to_pylist() == ["abc", None if fmt != "CSV" else ""]
+    tier = table.column("intelligent_tiering_access_tier").to_pylist()[0]
+    assert tier == "ARCHIVE_ACCESS"
+
+
+@pytest.mark.parametrize("fmt", ["CSV", "ORC", "Parquet"])
+def test_minimal_fields(fmt, tmp_path):
+    table = read(fmt, [{"Key": "a"}, {"Key": "b"}], fx.MINIMAL_FIELDS, tmp_path)
+    assert table.column("key").to_pylist() == ["a", "b"]
+    assert table.column("size").null_count == 2
+
+
+# --- CSV specifics ---------------------------------------------------------------------------
+
+
+def csv_body(lines):
+    return gzip.compress("".join(lines).encode())
+
+
+def read_csv(body, columns=("bucket", "key", "size")):
+    return list(readers.read_csv(io.BytesIO(body), columns, "src", "s3://inv/data/x.csv.gz"))
+
+
+def test_size_not_a_number_names_file_and_row():
+    body = csv_body(['"b","k1","1"\n', '"b","k2","12x"\n'])
+    with pytest.raises(InputDataError, match=r"s3://inv/data/x.csv.gz: row 2: Size .*'12x'"):
+        read_csv(body)
+
+
+def test_negative_size_is_refused():
+    with pytest.raises(InputDataError, match="row 1: Size is negative"):
+        read_csv(csv_body(['"b","k1","-1"\n']))
+
+
+def test_bad_boolean_names_the_field():
+    body = csv_body(['"b","k1","yes"\n'])
+    with pytest.raises(InputDataError, match="row 1: IsLatest is not true/false: 'yes'"):
+        read_csv(body, ("bucket", "key", "is_latest"))
+
+
+def test_bad_timestamp_names_the_field():
+    body = csv_body(['"b","k1","2024-01-31T00:00:00.000Z"\n', '"b","k1","soon"\n'])
+    with pytest.raises(InputDataError, match="row 2: LastModifiedDate is not a timestamp"):
+        read_csv(body, ("bucket", "key", "last_modified_date"))
+
+
+def test_wrong_column_count_is_input_data_error():
+    with pytest.raises(InputDataError, match="not a CSV inventory file"):
+        read_csv(csv_body(['"b","k1"\n']))
+
+
+def test_not_gzip_is_input_data_error():
+    with pytest.raises(InputDataError, match=r"s3://inv/data/x\.csv\.gz"):
+        read_csv(b"this is not gzip at all")
+
+
+def test_concatenated_gzip_members_are_read():
+    body = gzip.compress(b'"b","k1","1"\n') + gzip.compress(b'"b","k2","2"\n')
+    tables = read_csv(body)
+    assert sum(t.num_rows for t in tables) == 2
+
+
+def test_empty_size_cells_are_null():
+    table = read_csv(csv_body(['"b","k1",""\n']))[0]
+    assert table.column("size").to_pylist() == [None]
+
+
+def test_unknown_columns_are_ignored():
+    table = read_csv(csv_body(['"b","k1","1","whatever"\n']), ("bucket", "key", "size", "future"))[
+        0
+    ]
+    assert table.column("key").to_pylist() == ["k1"]
