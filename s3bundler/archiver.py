@@ -9,8 +9,10 @@ The story of :meth:`ManifestJob.run`:
    (tarstream.py -> multipart.py); objects above the buffering limit are streamed chunk by
    chunk by this thread instead;
 4. commit in order: delete a stale index -> complete the archive upload -> put the index ->
-   put (or delete a stale) DLQ index. An index therefore never exists without its complete
-   archive, and reprocessing the same manifest overwrites the same keys.
+   put (or delete a stale) DLQ index -> put the completion report (``<manifest>.done``) ->
+   publish metrics. An index therefore never exists without its complete archive, and
+   reprocessing the same manifest overwrites the same keys. (The worker deletes the SQS
+   message after this returns.)
 
 Any manifest-level failure (or cancellation) aborts the multipart upload and propagates.
 """
@@ -24,6 +26,7 @@ from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from s3bundler import events
@@ -44,6 +47,7 @@ from s3bundler.objects import (
     iso8601,
     read_tags,
 )
+from s3bundler.report import ManifestReport, report_key
 from s3bundler.tarstream import GzipMembers, MemberPosition, TarStream
 from s3common.aws import AWS_ERRORS, NOT_FOUND_CODES, error_code, read_failed, write_failed
 from s3common.errors import ExitCode, InputDataError
@@ -134,11 +138,12 @@ class ManifestJob:
         self.index = IndexWriter()
         self.dlq = DlqWriter()
         self._upload: MultipartWriter | None = None
+        self._started = time.monotonic()
         self._tar: TarStream | None = None
 
     # -- the story ----------------------------------------------------------------------------
     def run(self) -> ManifestResult:
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         entries = load_manifest(self.s3, self.manifest, self.config.legacy_fields)
         self.result.objects = len(entries)
         outputs = manifest_outputs(
@@ -372,6 +377,28 @@ class ManifestJob:
             self._put(out.dlq, self.dlq.getvalue(), "text/csv")
         else:
             self._delete(out.dlq)
+        self._put(self._report_uri(), self._report(out).to_json(), "application/json")
+
+    def _report_uri(self) -> S3Uri:
+        return S3Uri(self.manifest.bucket, report_key(self.manifest.key))
+
+    def _report(self, out: ManifestOutputs) -> ManifestReport:
+        r = self.result
+        return ManifestReport(
+            manifest=str(self.manifest),
+            objects=r.objects,
+            archived=r.archived,
+            archived_bytes=r.archived_bytes,
+            copied=r.copied,
+            copied_bytes=r.copied_bytes,
+            failed=r.failed,
+            errors=dict(r.errors),
+            seconds=round(time.monotonic() - self._started, 3),
+            archive=str(out.archive_uri) if r.archived else "",
+            index=str(out.index_uri) if r.archived else "",
+            dlq=str(out.dlq) if r.failed else "",
+            finished=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
 
     def _put(self, uri: S3Uri, body: bytes, content_type: str) -> None:
         try:

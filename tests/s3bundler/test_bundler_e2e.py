@@ -29,6 +29,7 @@ import pytest
 from s3bundler.dlq import read_dlq
 from s3bundler.index import IndexRow, read_index
 from s3bundler.layout import bigobject_key, manifest_outputs
+from s3bundler.report import ManifestReport
 from s3common.s3uri import S3Uri
 from s3common.submanifest import ManifestEntry, encode_manifest
 from tests.helpers import run_cli
@@ -220,6 +221,17 @@ def test_archive_index_copy_and_dlq(s3, buckets, tmp_path, compress):
     # Every manifest row ends in exactly one place.
     placed = [r.key for r in rows] + ["big/over-maxsize.bin"] + list(dlq)
     assert sorted(placed) == sorted(e.key for e in entries)
+    # The completion report: exact counts, written last.
+    report = ManifestReport.from_json(get_bytes(s3, S3Uri(man_b, manifest.key + ".done")))
+    assert (report.objects, report.archived, report.copied, report.failed) == (
+        len(entries),
+        len(rows),
+        1,
+        2,
+    )
+    assert report.errors == {"NoSuchKey": 1, "Glacier": 1}
+    assert report.archived_bytes == sum(r.size for r in rows)
+    assert report.archive == str(out.archive_uri)
     # ERROR lines, one per failure, for metric filters.
     assert result.stderr.count(" ERROR ") == 2
     assert "manifest_done" in result.stderr

@@ -1,0 +1,51 @@
+"""The completion report: ``s3://<manifest-bucket>/<manifest-key>.done``.
+
+Written after the archive, index and DLQ index of a manifest are committed (and before its
+metrics and message delete), so its presence means "this sub-manifest is finished" and its
+counts are exact. ``submitmanifest.py --wait`` sums them to follow a job. JSON::
+
+    {"format": "s3bundler-done/1", "manifest": "s3://...", "objects": 65000, "archived": ...,
+     "archived_bytes": ..., "copied": ..., "copied_bytes": ..., "failed": ...,
+     "errors": {"NoSuchKey": 3}, "seconds": 41.2, "archive": "s3://...|", "index": "...",
+     "dlq": "s3://...|", "finished": "2024-01-31T12:00:00Z"}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+REPORT_SUFFIX = ".done"
+REPORT_FORMAT = "s3bundler-done/1"
+
+
+@dataclass
+class ManifestReport:
+    manifest: str
+    objects: int
+    archived: int
+    archived_bytes: int
+    copied: int
+    copied_bytes: int
+    failed: int
+    errors: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    archive: str = ""
+    index: str = ""
+    dlq: str = ""
+    finished: str = ""
+    format: str = REPORT_FORMAT
+
+    def to_json(self) -> bytes:
+        return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> ManifestReport:
+        raw = json.loads(data)
+        if not isinstance(raw, dict) or raw.get("format") != REPORT_FORMAT:
+            raise ValueError("not an s3bundler completion report")
+        return cls(**raw)
+
+
+def report_key(manifest_key: str) -> str:
+    return manifest_key + REPORT_SUFFIX
