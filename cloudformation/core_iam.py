@@ -102,11 +102,15 @@ def add_roles(
         Bucket=bucket_name,
         Prefix=Ref("ManifestPrefix"),
     )
-    manifest_dlqs = Sub(
-        "arn:${AWS::Partition}:s3:::${Bucket}/${Prefix}/*.dlq",
-        Bucket=bucket_name,
-        Prefix=Ref("ManifestPrefix"),
-    )
+
+    def beside_manifests(suffix: str) -> Sub:
+        """<manifest>.dlq (DLQ index) and <manifest>.done (completion report) keys."""
+        return Sub(
+            "arn:${AWS::Partition}:s3:::${Bucket}/${Prefix}/*" + suffix,
+            Bucket=bucket_name,
+            Prefix=Ref("ManifestPrefix"),
+        )
+
     archive_objects = Sub(
         "arn:${AWS::Partition}:s3:::${Bucket}/${Prefix}/*",
         Bucket=bucket_name,
@@ -194,9 +198,14 @@ def add_roles(
                             ),
                             statement("ReadManifests", ["s3:GetObject"], manifest_objects),
                             statement(
-                                "WriteManifestDlqIndexes",
+                                "WriteDlqIndexes",
                                 ["s3:DeleteObject", "s3:PutObject"],
-                                manifest_dlqs,
+                                beside_manifests(".dlq"),
+                            ),
+                            statement(
+                                "WriteCompletionReports",
+                                ["s3:PutObject"],
+                                beside_manifests(".done"),
                             ),
                             statement("ListArchiveBucket", ["s3:ListBucket"], s3_arn(bucket_name)),
                             statement(
