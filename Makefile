@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint venv clean
+.PHONY: test lint venv clean images
 
 venv: $(STAMP)
 
@@ -19,6 +19,11 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## make images: build the s3grouper and s3bundler container images (docs/containers.md).
+## BASE_IMAGE=... picks the base (default python:3.11-slim); IMAGES_ARGS="--push ..." pushes to ECR
+images: $(STAMP)
+	$(BIN)/python tools/build_images.py $(if $(BASE_IMAGE),--base-image '$(BASE_IMAGE)') $(IMAGES_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,140 @@
+"""tools/build_images.py without a Docker engine: its error when none is reachable, the
+wheelhouse's platform tags and requirements, and the ECR push (moto's ECR, a fake docker
+client). The real builds run in test_images.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tools import build_images
+from tools.build_images import IMAGES, BuiltImage, Failure
+
+
+def test_no_docker_engine_is_one_line_and_exit_2(tmp_path):
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"}
+    proc = subprocess.run(
+        [sys.executable, str(build_images.ROOT / "tools" / "build_images.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("build_images: error: no Docker engine reachable at unix://")
+
+
+def test_platform_tags_accept_every_older_manylinux():
+    tags = build_images.platform_tags("manylinux_2_28_x86_64")
+    assert tags[0] == "manylinux_2_28_x86_64" and "manylinux_2_5_x86_64" in tags
+    assert {"manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"} <= set(tags)
+    assert "manylinux_2_29_x86_64" not in tags
+    assert build_images.platform_tags("linux_aarch64") == ["linux_aarch64"]
+
+
+def test_image_installs_pyproject_runtime_dependencies_pinned():
+    reqs = build_images.runtime_requirements()
+    assert {build_images._dist_name(r) for r in reqs} == {"boto3", "botocore", "pyarrow", "tqdm"}
+    assert all("==" in r for r in reqs), reqs
+    pinned = build_images._pinned_names(build_images.CONSTRAINTS.read_text().splitlines())
+    assert {"dumb-init", "pip", "s3transfer", "jmespath", "urllib3"} <= pinned
+
+
+# --- push ------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeImage:
+    calls: list
+
+    def tag(self, repository: str, tag: str) -> None:
+        self.calls.append(("tag", repository, tag))
+
+
+@dataclass
+class FakeImages:
+    calls: list
+    push_error: str = ""
+
+    def get(self, ref: str) -> FakeImage:
+        return FakeImage(self.calls)
+
+    def push(self, repository, tag, auth_config, stream, decode):
+        self.calls.append(("push", repository, tag, auth_config["username"]))
+        yield {"status": "Pushing"}
+        if self.push_error:
+            yield {"error": self.push_error}
+        yield {"aux": {"Tag": tag, "Digest": "sha256:" + "ab" * 32, "Size": 1}}
+
+
+@dataclass
+class FakeDocker:
+    calls: list = field(default_factory=list)
+    push_error: str = ""
+
+    def __post_init__(self) -> None:
+        self.images = FakeImages(self.calls, self.push_error)
+
+    def login(self, registry: str, username: str, password: str) -> None:
+        self.calls.append(("login", registry, username, password))
+
+
+BUILT = [BuiltImage(spec, f"{spec.name}:latest", "sha256:0", 1) for spec in IMAGES]
+
+
+def test_push_creates_repositories_logs_in_and_pushes(aws):
+    repos = {"s3grouper": "team/grouper", "s3bundler": "team/bundler"}
+    ecr = boto3.client("ecr")
+    ecr.create_repository(repositoryName="team/bundler")  # one exists, one is created
+    docker = FakeDocker()
+    uris = build_images.push_images(docker, BUILT, repos, tag="v1")
+
+    registry = ecr.get_authorization_token()["authorizationData"][0]["proxyEndpoint"]
+    host = registry.removeprefix("https://")
+    assert uris == {"s3grouper": f"{host}/team/grouper:v1", "s3bundler": f"{host}/team/bundler:v1"}
+    names = {r["repositoryName"] for r in ecr.describe_repositories()["repositories"]}
+    assert {"team/grouper", "team/bundler"} <= names
+    login = docker.calls[0]
+    assert login[:3] == ("login", registry, "AWS") and login[3]
+    assert ("push", f"{host}/team/grouper", "v1", "AWS") in docker.calls
+    assert ("tag", f"{host}/team/bundler", "v1") in docker.calls
+
+
+def test_push_error_from_the_registry_is_exit_4(aws):
+    docker = FakeDocker(push_error="denied: not authorized")
+    with pytest.raises(Failure) as err:
+        build_images.push_images(
+            docker, BUILT, {"s3grouper": "gg", "s3bundler": "bb"}, tag="latest"
+        )
+    assert err.value.code == 4 and "denied: not authorized" in str(err.value)
+
+
+def test_push_prints_stack_parameters(aws, monkeypatch, capsys):
+    docker = FakeDocker()
+    monkeypatch.setattr(build_images, "docker_client", lambda: docker)
+    monkeypatch.setattr(build_images, "build_all", lambda client, **kw: BUILT)
+    assert build_images.main(["--push", "--tag", "v2", "--grouper-repo", "g1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split("=")[0] for line in out] == ["GrouperImage", "BundlerImage"]
+    assert out[0].endswith(".amazonaws.com/g1:v2") and out[1].endswith("/s3bundler:v2")
+
+
+def test_push_without_credentials_is_exit_7(aws, monkeypatch, tmp_path: Path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(Failure) as err:
+        build_images.push_images(
+            FakeDocker(), BUILT, {"s3grouper": "gg", "s3bundler": "bb"}, tag="t"
+        )
+    assert err.value.code == 7 and str(err.value).startswith("ECR: ")
