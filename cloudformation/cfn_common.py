@@ -102,8 +102,43 @@ def add_params(
     return {p.name: p.add_to(t, defaults.get(p.name, p.default)) for p in params}
 
 
-def write_template(t: Template, out: Any = None) -> None:
-    (out or sys.stdout).write(t.to_json(indent=2, sort_keys=True) + "\n")
+#: CloudFormation's limit for a template passed inline (aws cloudformation deploy without an
+#: S3 bucket); compact JSON keeps both templates under it.
+TEMPLATE_BODY_LIMIT = 51_200
+
+
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    parser.add_argument(
+        "--indent",
+        type=int,
+        metavar="N",
+        help="indent the JSON by N spaces (default: compact, which keeps the template under "
+        "CloudFormation's 51,200-byte inline limit)",
+    )
+
+
+def render(t: Template, indent: int | None = None) -> str:
+    if indent is None:
+        return t.to_json(indent=None, sort_keys=True, separators=(",", ":")) + "\n"
+    return t.to_json(indent=indent, sort_keys=True) + "\n"
+
+
+def write_template(t: Template, args: argparse.Namespace) -> None:
+    """Print (or write to ``args.output``) the template as ``args.indent`` asks."""
+    text = render(t, args.indent)
+    if len(text.encode()) > TEMPLATE_BODY_LIMIT:
+        print(
+            f"note: the template is {len(text.encode())} bytes, over CloudFormation's "
+            f"{TEMPLATE_BODY_LIMIT}-byte inline limit: deploy it through S3 "
+            "(aws cloudformation deploy --s3-bucket ...)",
+            file=sys.stderr,
+        )
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
 
 
 # --- scaling on queue depth ---------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 
 from cfn_common import (
     Param,
+    add_output_flags,
     add_param_flags,
     add_params,
     add_queue_scaling,
@@ -179,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="s3bundler_cfn.py",
         description="Print the s3bundler core CloudFormation template (JSON) on stdout.",
     )
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    add_output_flags(p)
     add_param_flags(p, PARAMS)
     return p
 
@@ -619,11 +620,7 @@ def _outputs(
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     template = build_template(param_defaults(args, PARAMS))
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            write_template(template, f)
-    else:
-        write_template(template)
+    write_template(template, args)
     return 0
 
 

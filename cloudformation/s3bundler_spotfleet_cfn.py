@@ -20,6 +20,7 @@ from typing import Any
 
 from cfn_common import (
     Param,
+    add_output_flags,
     add_param_flags,
     add_params,
     add_queue_scaling,
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="s3bundler_spotfleet_cfn.py",
         description="Print the s3bundler spot-fleet CloudFormation template (JSON) on stdout.",
     )
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    add_output_flags(p)
     p.add_argument(
         "--max-azs",
         type=int,
@@ -454,11 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_azs < 1 or args.tasks_per_instance < 1:
         parser.error("--max-azs and --tasks-per-instance must be at least 1")
     template = build_template(param_defaults(args, PARAMS), args.max_azs, args.tasks_per_instance)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            write_template(template, f)
-    else:
-        write_template(template)
+    write_template(template, args)
     return 0
 
 

@@ -55,6 +55,17 @@ def test_generators_need_no_arguments(core_template, fleet_template):
     assert all("Default" in p for p in fleet_template["Parameters"].values())
 
 
+def test_default_output_fits_cloudformations_inline_limit():
+    """Compact JSON by default, so ``aws cloudformation deploy`` needs no S3 bucket."""
+    from cfn_common import TEMPLATE_BODY_LIMIT
+
+    for script in (CORE, FLEET):
+        raw = json.dumps(generate(script), separators=(",", ":"), sort_keys=True)
+        assert len(raw.encode()) < TEMPLATE_BODY_LIMIT * 0.9, script.name  # room to grow
+    indented = generate(CORE, "--indent", "2")
+    assert indented == generate(CORE)
+
+
 def test_flags_set_parameter_defaults(tmp_path: Path):
     out = tmp_path / "core.json"
     core = generate(
