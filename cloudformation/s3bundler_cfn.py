@@ -57,7 +57,6 @@ from troposphere.ecs import (
     ContainerDefinition,
     DeploymentConfiguration,
     Environment,
-    LinuxParameters,
     LogConfiguration,
     NetworkConfiguration,
     PlacementStrategy,
@@ -269,6 +268,8 @@ def build_template(defaults: dict[str, str | None] | None = None) -> Template:
     _outputs(
         t, bucket_name, queue, dlq, cluster, service, bundler_td, grouper_td, dashboard,
         bundler_logs, grouper_logs,
+        {"TaskExecutionRole": exec_role, "BundlerTaskRole": bundler_role,
+         "GrouperTaskRole": grouper_role},
     )  # fmt: skip
     return t
 
@@ -501,7 +502,6 @@ def _task_definition(
                     # SIGTERM: the worker stops taking work, aborts its upload and makes the
                     # message visible again within seconds; this is the upper bound.
                     StopTimeout=60,
-                    LinuxParameters=LinuxParameters(InitProcessEnabled=True),
                     Environment=[
                         Environment(Name="AWS_DEFAULT_REGION", Value=Region),
                         Environment(Name="PYTHONUNBUFFERED", Value="1"),
@@ -573,6 +573,7 @@ def _outputs(
     dashboard: Dashboard,
     bundler_logs: LogGroup,
     grouper_logs: LogGroup,
+    roles: dict[str, Role],
 ) -> None:
     def out(name: str, value: Any, description: str, condition: str | None = None) -> None:
         kwargs: dict[str, Any] = {
@@ -606,6 +607,9 @@ def _outputs(
     out("DashboardName", Ref(dashboard), "CloudWatch dashboard")
     out("BundlerLogGroup", Ref(bundler_logs), "bundler task logs")
     out("GrouperLogGroup", Ref(grouper_logs), "grouper task logs")
+    for name, role in roles.items():
+        # Whoever runs tasks (submitmanifest.py) needs iam:PassRole on these.
+        out(name + "Arn", GetAtt(role, "Arn"), f"{name} (pass it to run tasks)")
     out(
         "LaunchType",
         Ref("LaunchType"),
