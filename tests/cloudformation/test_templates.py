@@ -119,6 +119,13 @@ def test_cfn_lint(tmp_path: Path, core_template, fleet_template):
     assert all(f["Filename"].endswith("core.json") for f in findings if f["Level"] == "Warning")
 
 
+def test_deploy_doc_names_every_parameter_and_output(core_template, fleet_template):
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+    for template in (core_template, fleet_template):
+        for name in [*template["Parameters"], *template["Outputs"]]:
+            assert f"`{name}`" in doc, name
+
+
 # --- core stack ------------------------------------------------------------------------------
 
 
