@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
+import threading
+import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from s3common.aws import AWS_ERRORS, NO_BUCKET_CODES, NOT_FOUND_CODES, error_code, read_failed
@@ -25,7 +27,7 @@ from s3grouper.inventory import (
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
-_MISSING = NOT_FOUND_CODES | {"NoSuchKey"}
+_MISSING = NOT_FOUND_CODES
 
 
 def load_manifest(s3: Any, uri: S3Uri) -> InventoryManifest:
@@ -49,7 +51,7 @@ def load_manifest(s3: Any, uri: S3Uri) -> InventoryManifest:
 
 
 class HashingReader:
-    """A read-through MD5 of a binary stream (what pyarrow reads, we hash)."""
+    """A read-through MD5 of a binary stream."""
 
     def __init__(self, raw: Any) -> None:
         self._raw = raw
@@ -106,9 +108,12 @@ class DataFiles:
         if not files:
             return
         self._locate(files[0])
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="verify")
+        try:
             for future in [pool.submit(self._verify, f) for f in files]:
-                future.result()  # first failure in manifest order
+                future.result()  # the first failure in manifest order
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _head(self, data_file: DataFile, bucket: str) -> dict[str, Any]:
         return self.s3.head_object(Bucket=bucket, Key=data_file.key)
@@ -161,28 +166,71 @@ class DataFiles:
             raise read_failed(uri, exc) from None
         return _GuardedReader(body, uri)
 
-    @contextmanager
-    def stream(self, data_file: DataFile) -> Iterator[HashingReader]:
-        """Pass 2 for CSV: the raw (compressed) bytes as a hashed stream; the MD5 is checked
-        when the caller has read to the end."""
-        reader = self._open(data_file)
-        yield reader
-        reader.drain()
-        check_md5(self.uri(data_file), reader.hexdigest(), data_file.md5)
+    def local_copies(self) -> LocalCopies:
+        """Pass 2: verified local copies of the data files, in manifest order."""
+        return LocalCopies(self)
 
-    @contextmanager
-    def local_copy(self, data_file: DataFile) -> Iterator[str]:
-        """Pass 2 for ORC/Parquet: a verified temporary copy, removed afterwards."""
+    def download(
+        self, data_file: DataFile, directory: str, stop: threading.Event | None = None
+    ) -> str:
+        """Copy one data file into ``directory``, hashing it; InputDataError on a mismatch.
+        Setting ``stop`` abandons the copy."""
         reader = self._open(data_file)
-        fd, path = tempfile.mkstemp(prefix="s3grouper-", suffix=os.path.basename(data_file.key))
+        path = os.path.join(directory, f"{uuid.uuid4().hex}-{os.path.basename(data_file.key)}")
         try:
-            with os.fdopen(fd, "wb") as out:
+            with open(path, "wb") as out:
                 while chunk := reader.read(CHUNK):
+                    if stop is not None and stop.is_set():
+                        raise _Abandoned(path)
                     out.write(chunk)
             check_md5(self.uri(data_file), reader.hexdigest(), data_file.md5)
-            yield path
-        finally:
-            os.unlink(path)
+        except BaseException:
+            _remove(path)
+            raise
+        return path
+
+
+class LocalCopies:
+    """Iterate ``(data_file, path)`` over verified local copies: data file N+1 downloads in the
+    background while N is processed, and each copy is removed once the next one is asked for,
+    so at most two are on disk. Arrow then reads only local files (no Python file objects in
+    its threads). Use as a context manager; leaving it removes everything."""
+
+    def __init__(self, data_files: DataFiles) -> None:
+        self._data_files = data_files
+        self._tmp = tempfile.TemporaryDirectory(prefix="s3grouper-")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="download")
+        self._stop = threading.Event()
+
+    def __enter__(self) -> LocalCopies:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()  # a download still running ends at its next chunk
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._tmp.cleanup()
+
+    def __iter__(self) -> Iterator[tuple[DataFile, str]]:
+        files = self._data_files.manifest.files
+        ahead: Future[str] | None = None
+        for n, data_file in enumerate(files):
+            current = ahead if ahead is not None else self._fetch(data_file)
+            ahead = self._fetch(files[n + 1]) if n + 1 < len(files) else None
+            path = current.result()
+            yield data_file, path
+            _remove(path)
+
+    def _fetch(self, data_file: DataFile) -> Future[str]:
+        return self._pool.submit(self._data_files.download, data_file, self._tmp.name, self._stop)
+
+
+class _Abandoned(Exception):
+    """A download stopped because the run is ending."""
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 class _GuardedReader(HashingReader):

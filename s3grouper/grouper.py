@@ -6,6 +6,7 @@ Order matters for "bad input writes nothing": everything that can be checked bef
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import time
@@ -186,8 +187,7 @@ class _Run:
         self.progress = Progress(len(manifest.files), enabled=options.progress)
 
     def group(self) -> None:
-        with self.progress:
-            segments = self._segments()
+        with self.progress, contextlib.closing(self._segments()) as segments:
             for number, parts in itertools.groupby(segments, key=attrgetter("group")):
                 if self.writer.exists(number):
                     for _ in parts:
@@ -210,24 +210,21 @@ class _Run:
             self.progress.rows(self.grouper.total_objects)
 
     def _tables(self) -> Iterator[pa.Table]:
-        for data_file in self.manifest.files:
-            yield from self._read(data_file)
-            self.progress.file_done()
+        with self.data_files.local_copies() as copies:
+            for data_file, path in copies:
+                yield from self._read(data_file, path)
+                self.progress.file_done()
 
-    def _read(self, data_file: DataFile) -> Iterator[pa.Table]:
-        fmt = self.manifest.file_format
+    def _read(self, data_file: DataFile, path: str) -> Iterator[pa.Table]:
         source = str(self.data_files.uri(data_file))
         columns, bucket = self.manifest.columns, self.manifest.source_bucket
+        fmt = self.manifest.file_format
         if fmt == "CSV":
-            gz = readers.is_gzip_name(data_file.key)
-            with self.data_files.stream(data_file) as stream:
-                yield from readers.read_csv(stream, columns, bucket, source, gzipped=gz)
-            return
-        with self.data_files.local_copy(data_file) as path:
-            if fmt == "Parquet":
-                yield from readers.read_parquet(path, columns, bucket, source)
-            else:
-                yield from readers.read_orc(path, columns, bucket, source)
+            gzipped = readers.is_gzip_name(data_file.key)
+            return readers.read_csv(path, columns, bucket, source, gzipped=gzipped)
+        if fmt == "Parquet":
+            return readers.read_parquet(path, columns, bucket, source)
+        return readers.read_orc(path, columns, bucket, source)
 
 
 @dataclass(frozen=True)

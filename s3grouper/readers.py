@@ -252,7 +252,7 @@ def _chunk(col: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def read_csv(
-    stream: Any, columns: Sequence[str], source_bucket: str, source: str, gzipped: bool = True
+    path: str, columns: Sequence[str], source_bucket: str, source: str, gzipped: bool = True
 ) -> Iterator[pa.Table]:
     """Stream a (gzip) CSV data file: no header, every field quoted, columns as in fileSchema."""
     wanted = [c for c in NORMALIZED.names if c in columns]
@@ -263,23 +263,21 @@ def read_csv(
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
-    raw = pa.PythonFile(stream, mode="r")
-    data = pa.CompressedInputStream(raw, "gzip") if gzipped else raw
     first_row = 0
     try:
-        reader = pcsv.open_csv(data, read_options=read_opts, convert_options=convert)
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            yield normalize_csv(batch, source_bucket, source, first_row)
-            first_row += batch.num_rows
+        with pa.OSFile(path) as raw:
+            data = pa.CompressedInputStream(raw, "gzip") if gzipped else raw
+            reader = pcsv.open_csv(data, read_options=read_opts, convert_options=convert)
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                yield normalize_csv(batch, source_bucket, source, first_row)
+                first_row += batch.num_rows
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
         raise InputDataError(f"{source}: not a CSV inventory file: {_one_line(exc)}") from None
-    except OSError as exc:
-        if type(exc) is not OSError:  # our own DownloadError wrappers are not OSError
-            raise
+    except OSError as exc:  # zlib: not gzip, truncated
         raise InputDataError(f"{source}: cannot decompress: {_one_line(exc)}") from None
 
 
