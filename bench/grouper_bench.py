@@ -4,7 +4,7 @@ server. Prints seconds, rows/s and the peak RSS of the s3grouper subprocess.
     .venv/bin/python bench/grouper_bench.py [--rows 1000000] [--files 4] [--formats CSV,Parquet]
 
 Not a test: numbers depend on the machine. The inventory is laid out as S3 does it (see
-tests/fixtures/inventory.py); keys are URL-encoded in CSV ('/' as %2F) as S3 writes them.
+s3jobs/inventory_report.py); keys are URL-encoded in CSV ('/' as %2F) as S3 writes them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from s3common.local_endpoint import MotoServer  # noqa: E402
-from tests.fixtures.inventory import DEFAULT_FIELDS, put_report  # noqa: E402
+from s3jobs.inventory_report import DEFAULT_FIELDS, put_report  # noqa: E402
 
 FIELDS = (*DEFAULT_FIELDS, "EncryptionStatus")
 
@@ -73,21 +73,32 @@ def generate(rows: int, start: int, fmt: str) -> bytes:
     return gzip.compress(buf.getvalue(), compresslevel=6)
 
 
+# Started from a small wrapper process: on Linux a child's ru_maxrss includes what it had
+# before exec, i.e. a copy of this (large) process, so measuring our own child would be wrong.
+_WRAPPER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:])
+_pid, status, usage = os.wait4(proc.pid, 0)
+print(usage.ru_utime + usage.ru_stime, usage.ru_maxrss, file=sys.stderr)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_grouper(
     uri: str, out_bucket: str, prefix: str, env: dict[str, str]
 ) -> tuple[float, float, int]:
     """Run s3grouper; return (wall seconds, CPU seconds, peak RSS in KiB) of that process."""
     cmd = [sys.executable, "-m", "s3grouper", "-m", uri, "-b", out_bucket, "-p", prefix]
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, cwd=ROOT)
-    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, *cmd], env=env, capture_output=True, text=True, cwd=ROOT
+    )
     seconds = time.monotonic() - started
-    out = proc.stdout.read().decode() if proc.stdout else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(f"s3grouper failed with {proc.returncode}")
-    print("   ", out.strip())
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+        raise SystemExit(f"s3grouper failed with {proc.returncode}: {proc.stderr}")
+    print("   ", proc.stdout.strip())
+    cpu, maxrss = proc.stderr.split()[-2:]
+    return seconds, float(cpu), int(maxrss)
 
 
 def main() -> None:

@@ -1,12 +1,12 @@
 """``python -m s3grouper`` against the moto server, for real-format CSV, ORC and Parquet
-inventories (built by tests/fixtures/inventory.py)."""
+inventories (built by s3jobs/inventory_report.py)."""
 
 from datetime import UTC, datetime
 
 import pytest
 
 from s3grouper.grouping import Thresholds
-from tests.fixtures import inventory as fx
+from s3jobs import inventory_report as fx
 from tests.s3grouper.support import assert_ok, grouper, job_summary, objects, submanifests
 from tests.s3grouper.test_grouping import reference
 

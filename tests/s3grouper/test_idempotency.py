@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.fixtures import inventory as fx
+from s3jobs import inventory_report as fx
 from tests.s3grouper.support import (
     assert_error,
     assert_ok,

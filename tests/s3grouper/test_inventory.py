@@ -12,7 +12,7 @@ from s3grouper.inventory import (
     parse_manifest,
     verify_checksum,
 )
-from tests.fixtures import inventory as fx
+from s3jobs import inventory_report as fx
 
 URI = S3Uri("inv-bucket", "inv/src/cfg/2024-01-31T00-00Z/manifest.json")
 MD5 = "0" * 32

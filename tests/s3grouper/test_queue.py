@@ -3,7 +3,7 @@
 import json
 import uuid
 
-from tests.fixtures import inventory as fx
+from s3jobs import inventory_report as fx
 from tests.s3grouper.support import assert_error, assert_ok, grouper, objects, submanifests
 
 

@@ -1,5 +1,4 @@
 import gzip
-import io
 import random
 from datetime import UTC, datetime
 from urllib.parse import quote_plus, unquote_plus
@@ -10,7 +9,7 @@ import pytest
 from s3common.errors import InputDataError
 from s3grouper import readers
 from s3grouper.inventory import S3Uri, parse_manifest
-from tests.fixtures import inventory as fx
+from s3jobs import inventory_report as fx
 
 KEYS = ["plain", "with space", "plus+sign", "pct%41", "a/b/c", "comma,here", 'q"uote',
         "new\nline", "ünï/日本/😀", "tab\there", "%", "%25", "x" * 900]  # fmt: skip
@@ -28,13 +27,10 @@ def read(fmt, rows, fields, tmp_path):
     full = [fx.row_defaults(r, "src") for r in rows]
     body = fx.encode(fmt, full, fields)
     columns = columns_for(fmt, fields)
-    if fmt == "CSV":
-        tables = list(readers.read_csv(io.BytesIO(body), columns, "src", "s3://b/d.csv.gz"))
-    else:
-        path = tmp_path / f"data.{fmt}"
-        path.write_bytes(body)
-        read_fn = readers.read_orc if fmt == "ORC" else readers.read_parquet
-        tables = list(read_fn(str(path), columns, "src", "s3://b/d"))
+    path = tmp_path / f"data.{fmt}"
+    path.write_bytes(body)
+    read_fn = {"CSV": readers.read_csv, "ORC": readers.read_orc, "Parquet": readers.read_parquet}
+    tables = list(read_fn[fmt](str(path), columns, "src", "s3://b/d"))
     return pa.concat_tables(tables) if tables else None
 
 
@@ -120,55 +116,61 @@ def csv_body(lines):
     return gzip.compress("".join(lines).encode())
 
 
-def read_csv(body, columns=("bucket", "key", "size")):
-    return list(readers.read_csv(io.BytesIO(body), columns, "src", "s3://inv/data/x.csv.gz"))
+@pytest.fixture()
+def read_csv(tmp_path):
+    def read(body, columns=("bucket", "key", "size")):
+        path = tmp_path / "x.csv.gz"
+        path.write_bytes(body)
+        return list(readers.read_csv(str(path), columns, "src", "s3://inv/data/x.csv.gz"))
+
+    return read
 
 
-def test_size_not_a_number_names_file_and_row():
+def test_size_not_a_number_names_file_and_row(read_csv):
     body = csv_body(['"b","k1","1"\n', '"b","k2","12x"\n'])
     with pytest.raises(InputDataError, match=r"s3://inv/data/x.csv.gz: row 2: Size .*'12x'"):
         read_csv(body)
 
 
-def test_negative_size_is_refused():
+def test_negative_size_is_refused(read_csv):
     with pytest.raises(InputDataError, match="row 1: Size is negative"):
         read_csv(csv_body(['"b","k1","-1"\n']))
 
 
-def test_bad_boolean_names_the_field():
+def test_bad_boolean_names_the_field(read_csv):
     body = csv_body(['"b","k1","yes"\n'])
     with pytest.raises(InputDataError, match="row 1: IsLatest is not true/false: 'yes'"):
         read_csv(body, ("bucket", "key", "is_latest"))
 
 
-def test_bad_timestamp_names_the_field():
+def test_bad_timestamp_names_the_field(read_csv):
     body = csv_body(['"b","k1","2024-01-31T00:00:00.000Z"\n', '"b","k1","soon"\n'])
     with pytest.raises(InputDataError, match="row 2: LastModifiedDate is not a timestamp"):
         read_csv(body, ("bucket", "key", "last_modified_date"))
 
 
-def test_wrong_column_count_is_input_data_error():
+def test_wrong_column_count_is_input_data_error(read_csv):
     with pytest.raises(InputDataError, match="not a CSV inventory file"):
         read_csv(csv_body(['"b","k1"\n']))
 
 
-def test_not_gzip_is_input_data_error():
+def test_not_gzip_is_input_data_error(read_csv):
     with pytest.raises(InputDataError, match=r"s3://inv/data/x\.csv\.gz"):
         read_csv(b"this is not gzip at all")
 
 
-def test_concatenated_gzip_members_are_read():
+def test_concatenated_gzip_members_are_read(read_csv):
     body = gzip.compress(b'"b","k1","1"\n') + gzip.compress(b'"b","k2","2"\n')
     tables = read_csv(body)
     assert sum(t.num_rows for t in tables) == 2
 
 
-def test_empty_size_cells_are_null():
+def test_empty_size_cells_are_null(read_csv):
     table = read_csv(csv_body(['"b","k1",""\n']))[0]
     assert table.column("size").to_pylist() == [None]
 
 
-def test_unknown_columns_are_ignored():
+def test_unknown_columns_are_ignored(read_csv):
     table = read_csv(csv_body(['"b","k1","1","whatever"\n']), ("bucket", "key", "size", "future"))[
         0
     ]
