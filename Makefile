@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint venv clean images
+.PHONY: test demo lint venv clean images
 
 venv: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## make demo: the whole pipeline on an embedded local AWS endpoint (s3jobs/demo.py)
+demo: $(STAMP)
+	$(BIN)/python -m s3jobs.demo $(DEMO_ARGS)
 
 ## make images: build the s3grouper and s3bundler container images (docs/containers.md).
 ## BASE_IMAGE=... picks the base (default python:3.11-slim); IMAGES_ARGS="--push ..." pushes to ECR

@@ -55,13 +55,16 @@ def error_code(exc: BaseException) -> str:
 
 
 def describe(exc: BaseException) -> str:
-    """One-line reason for an AWS failure."""
+    """One-line reason for an AWS failure (an HTML error page is reduced to its status)."""
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response.get("Error", {})
         code = err.get("Code", "Unknown")
-        msg = err.get("Message") or ""
-        return f"{code}: {msg}".rstrip(": ")
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = " ".join(str(err.get("Message") or "").split())
+        if msg.startswith("<"):
+            msg = ""
+        return f"{code}: {msg[:300]}".rstrip(": ")
+    text = " ".join(str(exc).split())
+    return text[:300] if text else type(exc).__name__
 
 
 AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)

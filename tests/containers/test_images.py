@@ -21,8 +21,8 @@ from s3bundler.index import read_index
 from s3bundler.layout import bigobject_key, manifest_outputs, metadata_key
 from s3common.s3uri import S3Uri
 from s3common.submanifest import ManifestEntry, encode_manifest, read_manifest
+from s3jobs.inventory_report import DEFAULT_FIELDS, put_inventory
 from tests.containers.conftest import container_env, run_container
-from tests.fixtures.inventory import DEFAULT_FIELDS, put_inventory
 
 KiB = 1024
 ARCHIVE_PREFIX = "archives"

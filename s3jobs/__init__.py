@@ -1,0 +1,1 @@
+"""Submitting and following jobs: ECS grouper tasks, stack outputs, local runs, progress."""
