@@ -43,6 +43,9 @@ DEFAULT_CONTEXT = ROOT / "build" / "images"
 DEFAULT_PLATFORM = "manylinux_2_28_x86_64"  # glibc >= 2.28: bookworm and python:3.11-slim
 PYTHON_VERSION = "3.11"
 IMAGE_ONLY_REQUIREMENTS = ("dumb-init",)  # versions pinned in dockerfiles/constraints.txt
+SOURCE_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "tests", "bench"
+)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,10 @@ def platform_tags(platform: str) -> list[str]:
 
 def _pip(*args: str) -> None:
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # Fixed zip timestamps: the same source gives the same project wheel, so an unchanged tree
+    # rebuilds no layer.
+    env = {**os.environ, "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", "315532800")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         raise Failure(1, f"wheelhouse: pip {args[0]} failed (exit {proc.returncode})")
@@ -130,7 +136,11 @@ def build_wheelhouse(
         target += ["--platform", tag]
     _pip("download", "--quiet", "--dest", str(deps), *target, *requirements)
     _pip("download", "--quiet", "--dest", str(tools), "--no-deps", *target, "pip")
-    _pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(project), str(root))
+    # From a clean copy: setuptools' in-tree build/ would carry modules deleted since.
+    source = wheelhouse / "source"
+    shutil.copytree(root, source, ignore=SOURCE_IGNORE)
+    _pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(project), str(source))
+    shutil.rmtree(source)
     (pip_wheel,) = tools.glob("pip-*.whl")
     pip_wheel.rename(wheelhouse / "pip.whl")
     tools.rmdir()
