@@ -27,7 +27,6 @@ from s3grouper.inventory import (
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
-_MISSING = NOT_FOUND_CODES
 
 
 def load_manifest(s3: Any, uri: S3Uri) -> InventoryManifest:
@@ -41,7 +40,7 @@ def load_manifest(s3: Any, uri: S3Uri) -> InventoryManifest:
         try:
             checksum = s3.get_object(Bucket=uri.bucket, Key=checksum_uri.key)["Body"].read()
         except AWS_ERRORS as exc:
-            if error_code(exc) in _MISSING:
+            if error_code(exc) in NOT_FOUND_CODES:
                 log.info("%s: not present, manifest.json not checksum-verified", checksum_uri)
             else:
                 log.warning("%s: cannot read (%s), not verified", checksum_uri, error_code(exc))
@@ -50,34 +49,29 @@ def load_manifest(s3: Any, uri: S3Uri) -> InventoryManifest:
     return parse_manifest(data, uri)
 
 
-class HashingReader:
-    """A read-through MD5 of a binary stream."""
+class HashedBody:
+    """An S3 object body read in chunks and hashed on the way; a broken download becomes
+    DownloadError naming the object."""
 
-    def __init__(self, raw: Any) -> None:
-        self._raw = raw
+    def __init__(self, body: Any, uri: S3Uri) -> None:
+        self._body = body
+        self._uri = uri
         self._md5 = hashlib.md5()
-        self.closed = False
 
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size if size is not None and size >= 0 else None)
+    def read(self, size: int = CHUNK) -> bytes:
+        try:
+            data: bytes = self._body.read(size)
+        except (*AWS_ERRORS, OSError) as exc:  # OSError: connection reset mid-body
+            raise read_failed(self._uri, exc) from None
         self._md5.update(data)
         return data
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return False
+    def drain(self) -> None:
+        while self.read():
+            pass
 
     def close(self) -> None:
-        self.closed = True
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
+        self._body.close()
 
     def hexdigest(self) -> str:
         return self._md5.hexdigest()
@@ -140,7 +134,7 @@ class DataFiles:
             head = self._head(data_file, self.bucket)
         except AWS_ERRORS as exc:
             code = error_code(exc)
-            if code in _MISSING:
+            if code in NOT_FOUND_CODES:
                 raise InputDataError(
                     f"{uri}: data file listed in {self.manifest.uri} does not exist"
                 ) from None
@@ -152,19 +146,22 @@ class DataFiles:
             )
         if head.get("ETag", "").strip('"').lower() == data_file.md5:
             return
-        reader = self._open(data_file)
-        reader.drain()
-        check_md5(uri, reader.hexdigest(), data_file.md5)
+        body = self._open(data_file)
+        try:
+            body.drain()
+        finally:
+            body.close()
+        check_md5(uri, body.hexdigest(), data_file.md5)
 
-    def _open(self, data_file: DataFile) -> HashingReader:
+    def _open(self, data_file: DataFile) -> HashedBody:
         uri = self.uri(data_file)
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=data_file.key)["Body"]
         except AWS_ERRORS as exc:
-            if error_code(exc) in _MISSING | NO_BUCKET_CODES:
+            if error_code(exc) in NOT_FOUND_CODES | NO_BUCKET_CODES:
                 raise InputDataError(f"{uri}: data file does not exist") from None
             raise read_failed(uri, exc) from None
-        return _GuardedReader(body, uri)
+        return HashedBody(body, uri)
 
     def local_copies(self) -> LocalCopies:
         """Pass 2: verified local copies of the data files, in manifest order."""
@@ -175,18 +172,20 @@ class DataFiles:
     ) -> str:
         """Copy one data file into ``directory``, hashing it; InputDataError on a mismatch.
         Setting ``stop`` abandons the copy."""
-        reader = self._open(data_file)
+        body = self._open(data_file)
         path = os.path.join(directory, f"{uuid.uuid4().hex}-{os.path.basename(data_file.key)}")
         try:
             with open(path, "wb") as out:
-                while chunk := reader.read(CHUNK):
+                while chunk := body.read():
                     if stop is not None and stop.is_set():
                         raise _Abandoned(path)
                     out.write(chunk)
-            check_md5(self.uri(data_file), reader.hexdigest(), data_file.md5)
+            check_md5(self.uri(data_file), body.hexdigest(), data_file.md5)
         except BaseException:
             _remove(path)
             raise
+        finally:
+            body.close()
         return path
 
 
@@ -231,19 +230,3 @@ class _Abandoned(Exception):
 def _remove(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-class _GuardedReader(HashingReader):
-    """A HashingReader that turns a broken download into DownloadError."""
-
-    def __init__(self, raw: Any, uri: S3Uri) -> None:
-        super().__init__(raw)
-        self._uri = uri
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            return super().read(size)
-        except AWS_ERRORS as exc:
-            raise read_failed(self._uri, exc) from None
-        except OSError as exc:  # urllib3 protocol/connection errors during the body
-            raise read_failed(self._uri, exc) from None
