@@ -43,9 +43,6 @@ DEFAULT_CONTEXT = ROOT / "build" / "images"
 DEFAULT_PLATFORM = "manylinux_2_28_x86_64"  # glibc >= 2.28: bookworm and python:3.11-slim
 PYTHON_VERSION = "3.11"
 IMAGE_ONLY_REQUIREMENTS = ("dumb-init",)  # versions pinned in dockerfiles/constraints.txt
-SOURCE_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "tests", "bench"
-)
 
 
 @dataclass(frozen=True)
@@ -124,10 +121,11 @@ def build_wheelhouse(
     dependency wheels + requirements.txt) and ``project/`` (the project's wheel)."""
     wheelhouse = context / "wheelhouse"
     shutil.rmtree(wheelhouse, ignore_errors=True)
-    deps, project, tools = wheelhouse / "deps", wheelhouse / "project", wheelhouse / "tools"
-    for d in (deps, project, tools):
+    deps, project = wheelhouse / "deps", wheelhouse / "project"
+    for d in (deps, project):
         d.mkdir(parents=True)
-    requirements = [*runtime_requirements(root), *IMAGE_ONLY_REQUIREMENTS]
+    runtime = runtime_requirements(root)
+    requirements = [*runtime, *IMAGE_ONLY_REQUIREMENTS]
     target = [
         "--only-binary", ":all:", "--python-version", python_version, "--implementation", "cp",
         "--abi", "cp" + python_version.replace(".", ""), "--constraint", str(CONSTRAINTS),
@@ -135,22 +133,38 @@ def build_wheelhouse(
     for tag in platform_tags(platform):
         target += ["--platform", tag]
     _pip("download", "--quiet", "--dest", str(deps), *target, *requirements)
-    _pip("download", "--quiet", "--dest", str(tools), "--no-deps", *target, "pip")
-    # From a clean copy: setuptools' in-tree build/ would carry modules deleted since.
+    (deps / "requirements.txt").write_text("\n".join(requirements) + "\n")
+    _pip("download", "--quiet", "--dest", str(wheelhouse), "--no-deps", *target, "pip")
+    (pip_wheel,) = wheelhouse.glob("pip-*.whl")
+    pip_wheel.rename(wheelhouse / "pip.whl")
     source = wheelhouse / "source"
-    shutil.copytree(root, source, ignore=SOURCE_IGNORE)
+    _copy_source(root, source)
     _pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(project), str(source))
     shutil.rmtree(source)
-    (pip_wheel,) = tools.glob("pip-*.whl")
-    pip_wheel.rename(wheelhouse / "pip.whl")
-    tools.rmdir()
-    (deps / "requirements.txt").write_text("\n".join(requirements) + "\n")
 
-    pinned = _pinned_names([*CONSTRAINTS.read_text().splitlines(), *runtime_requirements(root)])
+    pinned = _pinned_names([*CONSTRAINTS.read_text().splitlines(), *runtime])
     unpinned = sorted(w.name for w in deps.glob("*.whl") if _dist_name(w.name) not in pinned)
     if unpinned:
-        log(f"warning: not pinned in {CONSTRAINTS.relative_to(root)}: {', '.join(unpinned)}")
+        log(f"warning: not pinned in dockerfiles/constraints.txt: {', '.join(unpinned)}")
     return wheelhouse
+
+
+def _copy_source(root: Path, dest: Path) -> None:
+    """A clean copy of the tree to build the project wheel from: setuptools' in-tree build/
+    would carry modules deleted since."""
+    skip_at_top = {".git", ".venv", "build", "dist", "tests", "bench"}
+
+    def ignore(directory: str, names: list[str]) -> list[str]:
+        top = Path(directory) == root
+        return [
+            n
+            for n in names
+            if n == "__pycache__"
+            or n.endswith((".egg-info", "_cache"))
+            or (top and n in skip_at_top)
+        ]
+
+    shutil.copytree(root, dest, ignore=ignore)
 
 
 def stage_context(context: Path, **wheelhouse_options: Any) -> Path:
@@ -327,38 +341,46 @@ def _ecr_repository_uri(ecr: Any, name: str) -> str:
     return str(repo["repositoryUri"])
 
 
-def push_images(
-    client: Any,
-    images: Sequence[BuiltImage],
-    repositories: dict[str, str],
-    *,
-    tag: str,
-    region: str | None = None,
-    profile: str | None = None,
-) -> dict[str, str]:
-    """Push each image to its ECR repository (created if missing); returns name -> URI."""
+@dataclass(frozen=True)
+class Registry:
+    endpoint: str  # what docker login takes, e.g. https://<account>.dkr.ecr.<region>.amazonaws.com
+    username: str
+    password: str
+    repositories: dict[str, str]  # image name -> repository URI (<host>/<repo>)
+
+
+def ecr_registry(
+    repositories: dict[str, str], *, region: str | None = None, profile: str | None = None
+) -> Registry:
+    """ECR credentials (GetAuthorizationToken) and the URIs of the repositories, created if
+    missing. ``repositories`` maps image name -> repository name."""
     import boto3
-    import docker.errors
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         ecr = boto3.Session(region_name=region, profile_name=profile).client("ecr")
         auth = ecr.get_authorization_token()["authorizationData"][0]
         username, password = base64.b64decode(auth["authorizationToken"]).decode().split(":", 1)
-        registry = auth["proxyEndpoint"]
-        uris = {
-            img.spec.name: _ecr_repository_uri(ecr, repositories[img.spec.name]) for img in images
-        }
+        uris = {image: _ecr_repository_uri(ecr, repo) for image, repo in repositories.items()}
     except (BotoCoreError, ClientError) as exc:
         raise Failure(7, f"ECR: {exc}") from None
-    credentials = {"username": username, "password": password}
+    return Registry(auth["proxyEndpoint"], username, password, uris)
+
+
+def push_images(
+    client: Any, images: Sequence[BuiltImage], registry: Registry, *, tag: str
+) -> dict[str, str]:
+    """Log in, tag each image ``<repository URI>:<tag>`` and push it; returns name -> URI."""
+    import docker.errors
+
+    credentials = {"username": registry.username, "password": registry.password}
     try:
-        client.login(registry=registry, **credentials)
+        client.login(registry=registry.endpoint, **credentials)
     except docker.errors.DockerException as exc:
-        raise Failure(4, f"docker login to {registry} failed: {exc}") from None
+        raise Failure(4, f"docker login to {registry.endpoint} failed: {exc}") from None
     pushed = {}
     for img in images:
-        repo_uri = uris[img.spec.name]
+        repo_uri = registry.repositories[img.spec.name]
         client.images.get(img.ref).tag(repo_uri, tag)
         digest = ""
         try:
@@ -425,6 +447,10 @@ def _main(args: argparse.Namespace) -> int:
         log(f"build context staged in {args.context}")
         return 0
     client = docker_client()
+    registry = None
+    if args.push:  # credentials and repositories first: fail before a build, not after
+        repositories = {"s3grouper": args.grouper_repo, "s3bundler": args.bundler_repo}
+        registry = ecr_registry(repositories, region=args.region, profile=args.profile)
     tags = ["latest"] if args.tag == "latest" else ["latest", args.tag]
     built = build_all(
         client,
@@ -434,12 +460,9 @@ def _main(args: argparse.Namespace) -> int:
         platform=args.platform,
         verbose=args.verbose,
     )
-    if not args.push:
+    if registry is None:
         return 0
-    repositories = {"s3grouper": args.grouper_repo, "s3bundler": args.bundler_repo}
-    uris = push_images(
-        client, built, repositories, tag=args.tag, region=args.region, profile=args.profile
-    )
+    uris = push_images(client, built, registry, tag=args.tag)
     for img in built:
         print(f"{img.spec.parameter}={uris[img.spec.name]}", flush=True)
     return 0

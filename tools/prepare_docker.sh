@@ -6,7 +6,8 @@
 #      background (log: $CACHE/dockerd.log), waiting for its socket;
 #   2. base image $BASE_TAG: reuse it if the engine has it; else import the root file system
 #      tarball cached at $CACHE/$TARBALL; else build that tarball with debootstrap (Debian
-#      bookworm minbase + python3 + python3-venv, from the mirror this machine's apt uses).
+#      bookworm minbase + python3 + python3-venv, from the mirror this machine's apt uses);
+#   3. docker-registry (Debian package), for the container tests' push to a local registry.
 #
 # Needs root for 1 (when there is no engine yet) and 2 (when the tarball is missing).
 # Prints timings, and `BASE_IMAGE=<tag>` as its last line on success.
@@ -23,11 +24,12 @@ DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 say() { printf 'prepare_docker: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 1; }
-timed() {  # timed LABEL CMD...: run CMD, report how long it took
-  local label=$1 start=$SECONDS
+timed() {  # timed LABEL CMD...: run CMD, report how long it took, return its status
+  local label=$1 start=$SECONDS rc=0
   shift
-  "$@"
+  "$@" || rc=$?
   say "$label took $((SECONDS - start))s"
+  return "$rc"
 }
 
 engine_up() { docker info >/dev/null 2>&1; }
@@ -144,6 +146,11 @@ main() {
     timed "docker import $BASE_TAG" import_base
     docker run --rm --network none "$BASE_TAG" python3 -c 'import sys, venv; print(sys.version)' \
       >/dev/null || fail "base image $BASE_TAG: python3 does not run"
+  fi
+  # A local registry for the push test (tests/containers); optional.
+  if ! command -v docker-registry >/dev/null 2>&1 && ((EUID == 0)); then
+    timed "installing docker-registry" apt_install docker-registry \
+      || say "warning: docker-registry not installed: the push test will be skipped"
   fi
   say "ready in $((SECONDS - start))s"
   echo "BASE_IMAGE=$BASE_TAG"

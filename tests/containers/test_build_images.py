@@ -1,6 +1,6 @@
 """tools/build_images.py without a Docker engine: its error when none is reachable, the
-wheelhouse's platform tags and requirements, and the ECR push (moto's ECR, a fake docker
-client). The real builds run in test_images.py."""
+wheelhouse's platform tags and requirements, ECR (moto) and the push sequence (a fake docker
+client). The real builds, and a real push to a local registry, are in test_images.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from tools import build_images
-from tools.build_images import IMAGES, BuiltImage, Failure
+from tools.build_images import IMAGES, BuiltImage, Failure, Registry
 
 
 def test_no_docker_engine_is_one_line_and_exit_2(tmp_path):
@@ -90,38 +90,58 @@ class FakeDocker:
 BUILT = [BuiltImage(spec, f"{spec.name}:latest", "sha256:0", 1) for spec in IMAGES]
 
 
-def test_push_creates_repositories_logs_in_and_pushes(aws):
-    repos = {"s3grouper": "team/grouper", "s3bundler": "team/bundler"}
+def test_ecr_registry_creates_missing_repositories(aws):
     ecr = boto3.client("ecr")
     ecr.create_repository(repositoryName="team/bundler")  # one exists, one is created
-    docker = FakeDocker()
-    uris = build_images.push_images(docker, BUILT, repos, tag="v1")
+    registry = build_images.ecr_registry({"s3grouper": "team/grouper", "s3bundler": "team/bundler"})
 
-    registry = ecr.get_authorization_token()["authorizationData"][0]["proxyEndpoint"]
-    host = registry.removeprefix("https://")
-    assert uris == {"s3grouper": f"{host}/team/grouper:v1", "s3bundler": f"{host}/team/bundler:v1"}
+    endpoint = ecr.get_authorization_token()["authorizationData"][0]["proxyEndpoint"]
+    host = endpoint.removeprefix("https://")
+    assert registry.endpoint == endpoint and registry.username == "AWS" and registry.password
+    assert registry.repositories == {
+        "s3grouper": f"{host}/team/grouper",
+        "s3bundler": f"{host}/team/bundler",
+    }
     names = {r["repositoryName"] for r in ecr.describe_repositories()["repositories"]}
     assert {"team/grouper", "team/bundler"} <= names
-    login = docker.calls[0]
-    assert login[:3] == ("login", registry, "AWS") and login[3]
-    assert ("push", f"{host}/team/grouper", "v1", "AWS") in docker.calls
-    assert ("tag", f"{host}/team/bundler", "v1") in docker.calls
 
 
-def test_push_error_from_the_registry_is_exit_4(aws):
-    docker = FakeDocker(push_error="denied: not authorized")
-    with pytest.raises(Failure) as err:
-        build_images.push_images(
-            docker, BUILT, {"s3grouper": "gg", "s3bundler": "bb"}, tag="latest"
-        )
-    assert err.value.code == 4 and "denied: not authorized" in str(err.value)
-
-
-def test_push_prints_stack_parameters(aws, monkeypatch, capsys):
+def test_push_logs_in_tags_and_pushes():
+    registry = Registry("https://r.example", "AWS", "pw", {"s3grouper": "r/g", "s3bundler": "r/b"})
     docker = FakeDocker()
+    uris = build_images.push_images(docker, BUILT, registry, tag="v1")
+    assert uris == {"s3grouper": "r/g:v1", "s3bundler": "r/b:v1"}
+    assert docker.calls[0] == ("login", "https://r.example", "AWS", "pw")
+    assert ("tag", "r/g", "v1") in docker.calls and ("push", "r/b", "v1", "AWS") in docker.calls
+
+
+def test_push_error_from_the_registry_is_exit_4():
+    registry = Registry("https://r.example", "AWS", "pw", {"s3grouper": "r/g", "s3bundler": "r/b"})
+    with pytest.raises(Failure) as err:
+        build_images.push_images(FakeDocker(push_error="denied: no"), BUILT, registry, tag="t")
+    assert err.value.code == 4 and "push r/g:t failed: denied: no" in str(err.value)
+
+
+def test_push_gets_credentials_before_building_and_prints_stack_parameters(
+    aws, monkeypatch, capsys
+):
+    docker = FakeDocker()
+    steps = []
+    real_ecr_registry = build_images.ecr_registry
+
+    def ecr_registry(*args, **kw):
+        steps.append("ecr")
+        return real_ecr_registry(*args, **kw)
+
+    def build_all(client, **kw):
+        steps.append("build")
+        return BUILT
+
     monkeypatch.setattr(build_images, "docker_client", lambda: docker)
-    monkeypatch.setattr(build_images, "build_all", lambda client, **kw: BUILT)
+    monkeypatch.setattr(build_images, "ecr_registry", ecr_registry)
+    monkeypatch.setattr(build_images, "build_all", build_all)
     assert build_images.main(["--push", "--tag", "v2", "--grouper-repo", "g1"]) == 0
+    assert steps == ["ecr", "build"]
     out = capsys.readouterr().out.splitlines()
     assert [line.split("=")[0] for line in out] == ["GrouperImage", "BundlerImage"]
     assert out[0].endswith(".amazonaws.com/g1:v2") and out[1].endswith("/s3bundler:v2")
@@ -134,7 +154,5 @@ def test_push_without_credentials_is_exit_7(aws, monkeypatch, tmp_path: Path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(Failure) as err:
-        build_images.push_images(
-            FakeDocker(), BUILT, {"s3grouper": "gg", "s3bundler": "bb"}, tag="t"
-        )
+        build_images.ecr_registry({"s3grouper": "gg", "s3bundler": "bb"})
     assert err.value.code == 7 and str(err.value).startswith("ECR: ")

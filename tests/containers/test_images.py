@@ -9,9 +9,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
+import subprocess
 import tarfile
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,10 +23,12 @@ import pytest
 
 from s3bundler.index import read_index
 from s3bundler.layout import bigobject_key, manifest_outputs, metadata_key
+from s3common.local_endpoint import free_port
 from s3common.s3uri import S3Uri
 from s3common.submanifest import ManifestEntry, encode_manifest, read_manifest
 from s3jobs.inventory_report import DEFAULT_FIELDS, put_inventory
 from tests.containers.conftest import container_env, run_container
+from tools import build_images
 
 KiB = 1024
 ARCHIVE_PREFIX = "archives"
@@ -226,3 +232,45 @@ def test_sigterm_mid_manifest_aborts_upload_and_exits_143(docker_client, images,
     assert _keys(s3, arch) == []
     again = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
     assert len(again) == 1, "message should be visible again at once"
+
+
+def test_push_to_a_local_registry(docker_client, images, tmp_path):
+    """The docker half of ``--push`` for real (login, tag, push, digest) against a registry on
+    loopback; the ECR half is tested against moto in test_build_images.py."""
+    exe = shutil.which("docker-registry")
+    if exe is None:
+        pytest.skip("no local registry to push to: apt-get install docker-registry")
+    port = free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    url = f"http://127.0.0.1:{port}/v2/"
+    proc = subprocess.Popen(
+        [exe, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    host = f"127.0.0.1:{port}"
+    built = [
+        build_images.BuiltImage(spec, images[spec.name], "", 0) for spec in build_images.IMAGES
+    ]
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url, timeout=1).close()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        registry = build_images.Registry(
+            f"http://{host}", "AWS", "token", {n: f"{host}/team/{n}" for n in images}
+        )
+        uris = build_images.push_images(docker_client, built, registry, tag="v1")
+        assert uris == {n: f"{host}/team/{n}:v1" for n in images}
+        for name in images:
+            with urllib.request.urlopen(f"{url}team/{name}/tags/list", timeout=5) as resp:
+                assert json.load(resp)["tags"] == ["v1"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        for name in images:
+            docker_client.images.remove(f"{host}/team/{name}:v1", noprune=True)
