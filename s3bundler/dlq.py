@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from s3common.csvrows import CsvWriter
+
 DLQ_COLUMNS: tuple[str, ...] = ("bucket", "key", "version_id", "size", "reason", "detail")
 
 # Reasons. Each is also the ``Reason`` dimension of the ObjectErrors metric.
@@ -49,7 +51,7 @@ class DlqRow(NamedTuple):
 class DlqWriter:
     def __init__(self) -> None:
         self._buf = io.StringIO(newline="")
-        self._csv = csv.writer(self._buf, lineterminator="\n")
+        self._csv = CsvWriter(self._buf)
         self._csv.writerow(DLQ_COLUMNS)
         self.by_reason: Counter[str] = Counter()
 

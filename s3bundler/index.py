@@ -30,6 +30,8 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 
+from s3common.csvrows import CsvWriter
+
 INDEX_COLUMNS: tuple[str, ...] = (
     "bucket",
     "key",
@@ -102,7 +104,7 @@ class IndexWriter:
 
     def __init__(self) -> None:
         self._buf = io.StringIO(newline="")
-        self._csv = csv.writer(self._buf, lineterminator="\n")
+        self._csv = CsvWriter(self._buf)
         self._csv.writerow(INDEX_COLUMNS)
         self.rows = 0
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, NamedTuple
 from urllib.parse import unquote_plus
 
+from s3common.csvrows import CsvWriter
 from s3common.errors import InputDataError
 
 COLUMNS: tuple[str, ...] = (
@@ -76,7 +77,7 @@ def entry_row(entry: ManifestEntry) -> tuple[str, ...]:
 def write_rows(out: IO[str], rows: Iterable[Iterable[str]]) -> None:
     """Write the header and already-formatted rows (cells in :data:`COLUMNS` order) to a text
     stream opened with ``newline=''``. The grouper uses this directly for speed."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvWriter(out)
     writer.writerow(COLUMNS)
     writer.writerows(rows)
 

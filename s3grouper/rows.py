@@ -1,9 +1,8 @@
 """Sub-manifest rows from normalized tables, encoded vectorized with pyarrow.
 
-The bytes are exactly what :func:`s3common.submanifest.write_rows` (Python ``csv``, minimal
-quoting, ``\\n`` line ends) writes for the same cells, with one deliberate difference: a cell
-containing a carriage return is quoted too (Python's writer leaves it bare, which its own reader
-then splits into two rows). The tests hold the two to that.
+The bytes are exactly what :func:`s3common.submanifest.write_rows` (s3common/csvrows.py:
+minimal quoting that also quotes a bare carriage return, ``\\n`` line ends) writes for the same
+cells; the tests hold the two to that.
 """
 
 from __future__ import annotations

@@ -310,3 +310,13 @@ def test_job_summary_manifest_keys():
 def test_job_summary_rejects_other_documents(data):
     with pytest.raises(InputDataError, match=r"s3://mb/j\.job\.json: not an s3bundler job summary"):
         JobSummary.from_json(data, source="s3://mb/j.job.json")
+
+
+def test_carriage_return_in_a_key_survives_the_round_trip():
+    """csv.writer with '\\n' line ends leaves a bare '\\r' unquoted; ours quotes it."""
+    from s3common.submanifest import ManifestEntry, encode_manifest, read_manifest
+
+    entries = [ManifestEntry("b", "one\rtwo", 1), ManifestEntry("b", "\r", 2)]
+    data = encode_manifest(entries)
+    assert b'"one\rtwo"' in data
+    assert list(read_manifest(data)) == entries
