@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
 
     env = p.add_argument_group("AWS and logging")
+    env.add_argument(
+        "--no-metrics", action="store_true",
+        help="do not publish CloudWatch metrics (namespace S3Bundler)",
+    )  # fmt: skip
     env.add_argument("-r", "--region", help="AWS region (default: the boto3 chain)")
     env.add_argument("--profile", help="AWS profile (default: the boto3 chain)")
     env.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
@@ -204,6 +208,7 @@ def options_from_args(args: argparse.Namespace) -> GrouperOptions:
         region=args.region,
         profile=args.profile,
         progress=sys.stderr.isatty(),
+        metrics=not args.no_metrics,
     )
 
 

@@ -18,6 +18,7 @@ from operator import attrgetter
 import pyarrow as pa
 
 from s3common import aws, submanifest
+from s3common.metrics import BYTES, COUNT, Metrics
 from s3common.s3uri import S3Uri
 from s3common.sizes import format_size
 from s3common.submanifest import JobSummary
@@ -52,6 +53,7 @@ class GrouperOptions:
     region: str | None = None
     profile: str | None = None
     progress: bool = False
+    metrics: bool = True  # publish ObjectsGrouped/BytesGrouped/ManifestsWritten (S3Bundler)
 
     @property
     def output_name(self) -> str:
@@ -140,6 +142,14 @@ def run_grouper(options: GrouperOptions) -> GrouperResult:
         created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     )
     writer.write_summary(summary, previous)
+    if options.metrics:
+        Metrics(aws.make_client(session, "cloudwatch")).publish(
+            {
+                "ObjectsGrouped": (summary.objects, COUNT),
+                "BytesGrouped": (summary.bytes, BYTES),
+                "ManifestsWritten": (len(writer.written), COUNT),
+            }
+        )
     for note in _notes(manifest, run.filter):  # after the work, so errors stay one line
         log.warning("%s: %s", manifest.uri, note)
     return GrouperResult(

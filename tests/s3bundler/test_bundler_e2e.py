@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote_plus
 
-import boto3
 import pytest
 
 from s3bundler.dlq import read_dlq
@@ -32,7 +31,7 @@ from s3bundler.layout import bigobject_key, manifest_outputs
 from s3bundler.report import ManifestReport
 from s3common.s3uri import S3Uri
 from s3common.submanifest import ManifestEntry, encode_manifest
-from tests.helpers import run_cli
+from tests.helpers import metric_sum, run_cli
 
 MiB = 1 << 20
 
@@ -561,24 +560,6 @@ def test_access_denied_object_goes_to_dlq(s3, buckets):
     ]
 
 
-def _metric_sum(name: str, reason: str | None = None) -> float:
-    from datetime import UTC, datetime, timedelta
-
-    cw = boto3.client("cloudwatch")
-    now = datetime.now(UTC)
-    dims = [{"Name": "Reason", "Value": reason}] if reason else []
-    stats = cw.get_metric_statistics(
-        Namespace="S3Bundler",
-        MetricName=name,
-        Dimensions=dims,
-        StartTime=now - timedelta(hours=1),
-        EndTime=now + timedelta(minutes=5),
-        Period=3600,
-        Statistics=["Sum"],
-    )["Datapoints"]
-    return sum(d["Sum"] for d in stats)
-
-
 def test_metrics_land_in_cloudwatch_and_can_be_turned_off(s3, buckets):
     src_b, arch_b, man_b = buckets
     src = seed(s3, src_b, {"m/1": 100, "m/2": 200})
@@ -586,15 +567,15 @@ def test_metrics_land_in_cloudwatch_and_can_be_turned_off(s3, buckets):
     entries.append(ManifestEntry(src_b, "m/gone", 1))
     manifest = put_manifest(s3, man_b, "p/metrics.0.index", entries)
     names = ("ObjectsArchived", "BytesArchived", "ManifestsCompleted")
-    before = {n: _metric_sum(n) for n in names}
-    gone_before = _metric_sum("ObjectErrors", "NoSuchKey")
+    before = {n: metric_sum(n) for n in names}
+    gone_before = metric_sum("ObjectErrors", "NoSuchKey")
 
     assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b).returncode == 0
-    after = {n: _metric_sum(n) for n in names}
+    after = {n: metric_sum(n) for n in names}
     assert after["ObjectsArchived"] - before["ObjectsArchived"] == 2
     assert after["BytesArchived"] - before["BytesArchived"] == 300
     assert after["ManifestsCompleted"] - before["ManifestsCompleted"] == 1
-    assert _metric_sum("ObjectErrors", "NoSuchKey") - gone_before == 1
+    assert metric_sum("ObjectErrors", "NoSuchKey") - gone_before == 1
 
     assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b, "--no-metrics").returncode == 0
-    assert _metric_sum("ObjectsArchived") == after["ObjectsArchived"]
+    assert metric_sum("ObjectsArchived") == after["ObjectsArchived"]
