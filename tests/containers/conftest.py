@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
+import requests
 
 from s3common.local_endpoint import MotoServer
 from tools import build_images
@@ -75,7 +76,7 @@ def run_container(
     try:
         try:
             status = container.wait(timeout=timeout)["StatusCode"]
-        except Exception:  # requests' ReadTimeout: still running
+        except requests.exceptions.RequestException:  # ReadTimeout: still running
             container.kill()
             raise AssertionError(
                 f"{image} {' '.join(args)} still running after {timeout}s:\n"
