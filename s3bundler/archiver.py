@@ -161,7 +161,12 @@ class ManifestJob:
         copy_pool = ThreadPoolExecutor(self.config.copy_concurrency, thread_name_prefix="copy")
         try:
             copies = [
-                (e, copy_pool.submit(copy_big_object, self.s3, e, self.config.copy_settings()))
+                (
+                    e,
+                    copy_pool.submit(
+                        copy_big_object, self.s3, e, self.config.copy_settings(), self.cancel
+                    ),
+                )
                 for e in big
             ]
             if small:

@@ -11,12 +11,14 @@ written beside the copy.
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from s3bundler import dlq
+from s3bundler.errors import Cancelled
 from s3bundler.index import IndexRow
 from s3bundler.layout import bigobject_key, metadata_key
 from s3bundler.objects import (
@@ -80,8 +82,17 @@ def _call(what: str, fn: Any, **kwargs: Any) -> Any:
         raise ObjectFailed(reason_for(exc), describe(exc)) from exc
 
 
-def copy_big_object(s3: Any, entry: ManifestEntry, settings: CopySettings) -> Copied:
-    """Copy one object server-side; raises ObjectFailed (a DLQ row) or DownloadError."""
+def copy_big_object(
+    s3: Any,
+    entry: ManifestEntry,
+    settings: CopySettings,
+    cancel: threading.Event | None = None,
+) -> Copied:
+    """Copy one object server-side; raises ObjectFailed (a DLQ row), DownloadError, or
+    Cancelled (between parts of a multipart copy, which is then aborted)."""
+    cancel = cancel or threading.Event()
+    if cancel.is_set():
+        raise Cancelled()
     where = f"s3://{entry.bucket}/{entry.key}"
     head_args: dict[str, Any] = {
         "Bucket": entry.bucket,
@@ -112,7 +123,7 @@ def copy_big_object(s3: Any, entry: ManifestEntry, settings: CopySettings) -> Co
             CopySourceIfMatch=f'"{info.etag}"',
         )
     else:
-        _multipart_copy(s3, source, info, tags, target, settings)
+        _multipart_copy(s3, source, info, tags, target, settings, cancel)
     row = IndexRow(
         bucket=entry.bucket,
         key=entry.key,
@@ -148,6 +159,7 @@ def _multipart_copy(
     tags: dict[str, str],
     target: S3Uri,
     settings: CopySettings,
+    cancel: threading.Event,
 ) -> None:
     where = f"s3://{source['Bucket']}/{source['Key']}"
     extra = {name: info.raw[name] for name in _CARRIED if info.raw.get(name)}
@@ -167,6 +179,8 @@ def _multipart_copy(
 
     def copy_part(spec: tuple[int, int, int]) -> dict[str, Any]:
         number, first, last = spec
+        if cancel.is_set():
+            raise Cancelled()
         resp = _call(
             where,
             s3.upload_part_copy,
