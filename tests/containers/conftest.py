@@ -5,7 +5,6 @@ the session's moto server."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,22 +55,16 @@ def images(docker_client, tmp_path_factory) -> dict[str, str]:
 class Run:
     status: int
     logs: str
-    seconds: float
-
-
-def container_env(server: MotoServer) -> dict[str, str]:
-    """What points the CLIs in a container at the local endpoint: dummy credentials, region,
-    AWS_ENDPOINT_URL (the container shares the host's network, so 127.0.0.1 is the host's)."""
-    return server.env()
 
 
 def run_container(
     client, image: str, args: Sequence[str], server: MotoServer, timeout: float = 120
 ) -> Run:
-    """Run ``image args`` to completion on the host network; its exit status and output."""
-    started = time.monotonic()
+    """Run ``image args`` to completion; its exit status and output. On the host network with
+    ``server.env()`` (dummy credentials, region, AWS_ENDPOINT_URL), so 127.0.0.1 in the
+    container is the host's and the CLIs reach the moto server as the tests' boto3 does."""
     container = client.containers.run(
-        image, list(args), detach=True, network_mode="host", environment=container_env(server)
+        image, list(args), detach=True, network_mode="host", environment=server.env()
     )
     try:
         try:
@@ -82,7 +75,6 @@ def run_container(
                 f"{image} {' '.join(args)} still running after {timeout}s:\n"
                 + container.logs().decode(errors="replace")
             ) from None
-        logs = container.logs().decode(errors="replace")
-        return Run(status, logs, time.monotonic() - started)
+        return Run(status, container.logs().decode(errors="replace"))
     finally:
         container.remove(force=True)

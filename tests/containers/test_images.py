@@ -17,7 +17,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -25,33 +24,14 @@ from s3bundler.index import read_index
 from s3bundler.layout import bigobject_key, manifest_outputs, metadata_key
 from s3common.local_endpoint import free_port
 from s3common.s3uri import S3Uri
-from s3common.submanifest import ManifestEntry, encode_manifest, read_manifest
+from s3common.submanifest import ManifestEntry, read_manifest
 from s3jobs.inventory_report import DEFAULT_FIELDS, put_inventory
-from tests.containers.conftest import container_env, run_container
+from tests.containers.conftest import run_container
+from tests.s3bundler.test_bundler_e2e import put_manifest, seed
 from tools import build_images
 
 KiB = 1024
 ARCHIVE_PREFIX = "archives"
-
-
-def _payload(key: str, size: int) -> bytes:
-    seed = hashlib.sha256(key.encode()).digest()
-    return (seed * (size // len(seed) + 1))[:size]
-
-
-def _put_objects(s3, bucket: str, sizes: dict[str, int]) -> dict[str, bytes]:
-    data = {key: _payload(key, size) for key, size in sizes.items()}
-
-    def put(item: tuple[int, str]) -> None:
-        i, key = item
-        extra = {"Metadata": {"n": str(i)}} if i % 3 == 0 else {}
-        if i % 4 == 1:
-            extra["Tagging"] = f"n={i}"
-        s3.put_object(Bucket=bucket, Key=key, Body=data[key], **extra)
-
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(put, enumerate(data)))
-    return data
 
 
 def _get(s3, bucket: str, key: str) -> bytes:
@@ -107,7 +87,7 @@ def test_grouper_then_bundler_containers_end_to_end(docker_client, images, aws, 
     src, inv, man, arch = _buckets(s3, "src", "inv", "man", "arch")
     sizes = {f"photos/{i:03d}/img {i}+x.jpg": (i * 997) % (20 * KiB) for i in range(45)}
     sizes |= {"unicode/日本語/ü.txt": 1234, "big/object.bin": 100 * KiB}
-    data = _put_objects(s3, src, sizes)
+    data = seed(s3, src, sizes).data
     rows = [
         {"Key": key, "Size": len(body), "ETag": hashlib.md5(body).hexdigest()}
         for key, body in data.items()
@@ -184,9 +164,11 @@ def test_sigterm_mid_manifest_aborts_upload_and_exits_143(docker_client, images,
     """`docker stop` (SIGTERM to dumb-init, forwarded to s3bundler) while a slow manifest is
     being archived: the multipart upload is aborted, the message released, exit 143 at once."""
     src, man, arch = _buckets(s3, "src", "man", "arch")
-    data = _put_objects(s3, src, {f"many/{i:05d}": 16 for i in range(1500)})
+    data = seed(
+        s3, src, {f"many/{i:05d}": 16 for i in range(1500)}, meta_every=10**9, tag_every=10**9
+    ).data
     entries = [ManifestEntry(src, key, len(body)) for key, body in data.items()]
-    s3.put_object(Bucket=man, Key="slow/s.0.index", Body=encode_manifest(entries))
+    put_manifest(s3, man, "slow/s.0.index", entries)
     queue = sqs.create_queue(QueueName=f"{man}-q", Attributes={"VisibilityTimeout": "300"})[
         "QueueUrl"
     ]
@@ -199,7 +181,7 @@ def test_sigterm_mid_manifest_aborts_upload_and_exits_143(docker_client, images,
         ["-q", queue, "-b", arch, "--concurrency", "1"],
         detach=True,
         network_mode="host",
-        environment=container_env(aws),
+        environment=aws.env(),
     )
     try:
         started = threading.Event()
