@@ -7,7 +7,8 @@
 #   2. base image $BASE_TAG: reuse it if the engine has it; else import the root file system
 #      tarball cached at $CACHE/$TARBALL; else build that tarball with debootstrap (Debian
 #      bookworm minbase + python3 + python3-venv, from the mirror this machine's apt uses);
-#   3. docker-registry (Debian package), for the container tests' push to a local registry.
+#   3. docker-registry (Debian package), for the container tests' push to a local registry;
+#   4. dangling images (earlier builds) older than a day are pruned, so disk use stays bounded.
 #
 # Needs root for 1 (when there is no engine yet) and 2 (when the tarball is missing).
 # Prints timings, and `BASE_IMAGE=<tag>` as its last line on success.
@@ -152,6 +153,8 @@ main() {
     timed "installing docker-registry" apt_install docker-registry \
       || say "warning: docker-registry not installed: the push test will be skipped"
   fi
+  # Layers of earlier trees' builds: keep a day's worth as build cache, drop the rest.
+  docker image prune --force --filter until=24h >/dev/null || true
   say "ready in $((SECONDS - start))s"
   echo "BASE_IMAGE=$BASE_TAG"
 }
