@@ -28,13 +28,20 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from s3bundler import events
 from s3bundler.copier import Copied, CopySettings, copy_big_object
 from s3bundler.dlq import DlqRow, DlqWriter
-from s3bundler.errors import Cancelled, ManifestUnreadable
+from s3bundler.errors import Cancelled, ManifestUnreadable, OutputCollision
 from s3bundler.index import IndexRow, IndexWriter
-from s3bundler.layout import ManifestOutputs, manifest_outputs, member_name
+from s3bundler.layout import (
+    MANIFEST_METADATA,
+    ManifestOutputs,
+    manifest_outputs,
+    manifest_tag,
+    member_name,
+)
 from s3bundler.multipart import MultipartWriter, initial_part_size
 from s3bundler.objects import (
     Fetched,
@@ -154,6 +161,7 @@ class ManifestJob:
             self.config.compress,
         )
         self.result.outputs = outputs
+        self._check_ownership(outputs)
         big = [e for e in entries if e.size is not None and e.size > self.config.maxsize]
         small = [e for e in entries if not (e.size is not None and e.size > self.config.maxsize)]
         events.manifest_start(self.manifest, outputs, len(entries), entries)
@@ -194,6 +202,7 @@ class ManifestJob:
             base_part_size=initial_part_size(expected),
             concurrency=cfg.upload_concurrency,
             content_type="application/gzip" if cfg.compress else "application/x-tar",
+            metadata={MANIFEST_METADATA: manifest_tag(self.manifest)},
             cancel=self.cancel,
         ).start()
         gz = GzipMembers(self._upload) if cfg.compress else None
@@ -362,6 +371,26 @@ class ManifestJob:
             {("ObjectErrors", "Reason", reason): (n, COUNT) for reason, n in r.errors.items()},
         )
 
+    def _check_ownership(self, out: ManifestOutputs) -> None:
+        """Refuse to overwrite an archive that holds a *different* sub-manifest (same file name
+        under another prefix, e.g. two grouper runs with one -k): that would silently lose the
+        other's objects. Archives of this very manifest are overwritten (reprocessing)."""
+        mine = manifest_tag(self.manifest)
+        for key in (out.archive_key, out.other_archive_key):
+            try:
+                head = self.s3.head_object(Bucket=out.archive_bucket, Key=key)
+            except AWS_ERRORS as exc:
+                if error_code(exc) in NOT_FOUND_CODES:
+                    continue
+                raise read_failed(S3Uri(out.archive_bucket, key), exc) from exc
+            owner = head.get("Metadata", {}).get(MANIFEST_METADATA, "")
+            if owner != mine:
+                raise OutputCollision(
+                    f"{self.manifest}: s3://{out.archive_bucket}/{key} already holds the archive "
+                    f"of {unquote(owner) or 'another sub-manifest'}; give sub-manifests distinct "
+                    "names (s3grouper -k) or use another archive prefix (-p)"
+                )
+
     # -- commit -------------------------------------------------------------------------------
     def _commit(self, out: ManifestOutputs) -> None:
         if self.cancel.is_set():
@@ -378,6 +407,8 @@ class ManifestJob:
                 self._upload.abort()
                 self._upload = None
             self._delete(out.archive_uri)
+        # The same manifest archived earlier with the other compression setting.
+        self._delete(S3Uri(out.archive_bucket, out.other_archive_key))
         if self.dlq.rows:
             self._put(out.dlq, self.dlq.getvalue(), "text/csv")
         else:

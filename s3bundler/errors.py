@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from s3common.errors import S3BundlerError
+from s3common.errors import ExitCode, S3BundlerError
 
 
 class Cancelled(Exception):
@@ -17,3 +17,10 @@ class PoisonMessage(S3BundlerError):
 class ManifestUnreadable(S3BundlerError):
     """The sub-manifest itself cannot be read (gone, denied, malformed). For a queue message
     this is poison: logged, left to the redrive policy, and the worker carries on."""
+
+
+class OutputCollision(S3BundlerError):
+    """The archive key of this sub-manifest already holds another sub-manifest's archive.
+    Nothing is written; for a queue message this is poison (left to the redrive policy)."""
+
+    exit_code = ExitCode.USAGE

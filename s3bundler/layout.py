@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from s3common.s3uri import S3Uri
 from s3common.submanifest import manifest_name
@@ -35,6 +36,7 @@ class ManifestOutputs:
     archive_key: str
     index_key: str
     dlq: S3Uri
+    other_archive_key: str = ""  # the same archive with the other compression setting
 
     @property
     def archive_uri(self) -> S3Uri:
@@ -50,13 +52,23 @@ def manifest_outputs(
 ) -> ManifestOutputs:
     name = manifest_name(manifest.key)
     base = _join(prefix, hash6(f"{source_bucket}/{name}"), source_bucket, name)
-    ext = ".tar.gz" if compress else ".tar"
+    ext, other = (".tar.gz", ".tar") if compress else (".tar", ".tar.gz")
     return ManifestOutputs(
         archive_bucket=archive_bucket,
         archive_key=base + ext,
         index_key=base + ".index",
         dlq=S3Uri(manifest.bucket, manifest.key + ".dlq"),
+        other_archive_key=base + other,
     )
+
+
+#: User metadata on every archive naming the sub-manifest it holds (URL-encoded, as S3
+#: metadata must be ASCII), so two sub-manifests that map to one archive key are caught.
+MANIFEST_METADATA = "s3bundler-manifest"
+
+
+def manifest_tag(manifest: S3Uri) -> str:
+    return quote(str(manifest), safe="/:")
 
 
 def bigobject_key(prefix: str, source_bucket: str, key: str) -> str:

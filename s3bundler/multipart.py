@@ -50,8 +50,10 @@ class MultipartWriter:
         base_part_size: int = MIN_PART_SIZE,
         concurrency: int = 3,
         content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
         cancel: threading.Event | None = None,
     ) -> None:
+        self._metadata = dict(metadata or {})
         self._s3 = s3
         self.target = target
         self._base = base_part_size
@@ -73,6 +75,7 @@ class MultipartWriter:
                 Bucket=self.target.bucket,
                 Key=self.target.key,
                 ContentType=self._content_type,
+                Metadata=self._metadata,
                 ChecksumAlgorithm="CRC32",
             )
         except AWS_ERRORS as exc:

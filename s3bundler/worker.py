@@ -22,7 +22,7 @@ from typing import Any
 
 from s3bundler import events
 from s3bundler.archiver import BundlerConfig, ManifestJob, ManifestResult
-from s3bundler.errors import Cancelled, ManifestUnreadable, PoisonMessage
+from s3bundler.errors import Cancelled, ManifestUnreadable, OutputCollision, PoisonMessage
 from s3bundler.heartbeat import Heartbeat
 from s3bundler.messages import manifest_locations
 from s3common.aws import AWS_ERRORS, api_failed, describe
@@ -158,7 +158,7 @@ class Worker:
                     events.manifest_failed(manifest, "Stopped", "stopped by signal; released")
                     self._release(receipt)
                     return EXIT_STOPPED
-                except ManifestUnreadable as exc:
+                except (ManifestUnreadable, OutputCollision) as exc:
                     events.message_failed(mid, "PoisonMessage", str(exc))
                     return None
                 except S3BundlerError as exc:

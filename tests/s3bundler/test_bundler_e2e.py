@@ -579,3 +579,36 @@ def test_metrics_land_in_cloudwatch_and_can_be_turned_off(s3, buckets):
 
     assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b, "--no-metrics").returncode == 0
     assert metric_sum("ObjectsArchived") == after["ObjectsArchived"]
+
+
+def test_archive_of_another_sub_manifest_is_never_overwritten(s3, buckets):
+    """Two sub-manifests with one file name under different prefixes map to one archive key;
+    the second is refused (exit 2, nothing written) instead of silently replacing the first."""
+    src_b, arch_b, man_b = buckets
+    src = seed(s3, src_b, {"first": 5, "second": 6})
+    one = put_manifest(s3, man_b, "run-a/job.0.index", [ManifestEntry(src_b, "first", 5)])
+    two = put_manifest(s3, man_b, "run-b/job.0.index", [ManifestEntry(src_b, "second", 6)])
+    assert run_cli("s3bundler", "-m", str(one), "-b", arch_b).returncode == 0
+    out = outputs_for(one, src_b, arch_b)
+    assert out.archive_key == outputs_for(two, src_b, arch_b).archive_key
+    before = _keys(s3, arch_b)
+
+    result = run_cli("s3bundler", "-m", str(two), "-b", arch_b)
+    assert result.returncode == 2
+    assert (
+        "already holds the archive of s3://" in result.stderr
+        and "run-a/job.0.index" in result.stderr
+    )
+    assert _keys(s3, arch_b) == before
+    assert [r.key for r in read_index(get_bytes(s3, out.index_uri))] == ["first"]
+    assert src  # seeded
+
+
+def test_switching_compression_leaves_one_archive(s3, buckets):
+    src_b, arch_b, man_b = buckets
+    seed(s3, src_b, {"a": 5})
+    manifest = put_manifest(s3, man_b, "p/z.0.index", [ManifestEntry(src_b, "a", 5)])
+    assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b).returncode == 0
+    assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b, "-c").returncode == 0
+    out = outputs_for(manifest, src_b, arch_b, compress=True)
+    assert _keys(s3, arch_b) == sorted([out.archive_key, out.index_key])
