@@ -27,7 +27,7 @@ from s3common.s3uri import S3Uri
 from s3common.submanifest import ManifestEntry, read_manifest
 from s3jobs.inventory_report import DEFAULT_FIELDS, put_inventory
 from tests.containers.conftest import run_container
-from tests.s3bundler.test_bundler_e2e import put_manifest, seed
+from tests.s3bundler.sources import put_manifest, seed
 from tools import build_images
 
 KiB = 1024

@@ -18,8 +18,6 @@ import sys
 import tarfile
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote_plus
 
@@ -30,8 +28,9 @@ from s3bundler.index import IndexRow, read_index
 from s3bundler.layout import bigobject_key, manifest_outputs
 from s3bundler.report import ManifestReport
 from s3common.s3uri import S3Uri
-from s3common.submanifest import ManifestEntry, encode_manifest
+from s3common.submanifest import ManifestEntry
 from tests.helpers import metric_sum, run_cli
+from tests.s3bundler.sources import Source, get_bytes, payload, put_manifest, seed
 
 MiB = 1 << 20
 
@@ -47,54 +46,6 @@ TRICKY_KEYS = [
     "./dot/../dotdot",
     "zero-bytes",
 ]
-
-
-@dataclass
-class Source:
-    """Objects put into the source bucket, by key."""
-
-    bucket: str
-    data: dict[str, bytes] = field(default_factory=dict)
-    metadata: dict[str, dict[str, str]] = field(default_factory=dict)
-    tags: dict[str, dict[str, str]] = field(default_factory=dict)
-
-
-def _payload(key: str, size: int) -> bytes:
-    seed = hashlib.sha256(key.encode()).digest()
-    return (seed * (size // len(seed) + 1))[:size]
-
-
-def seed(
-    s3, bucket: str, sizes: dict[str, int], *, meta_every: int = 3, tag_every: int = 4
-) -> Source:
-    src = Source(bucket)
-
-    def put(item: tuple[int, tuple[str, int]]) -> None:
-        i, (key, size) = item
-        body = _payload(key, size)
-        args: dict = {"Bucket": bucket, "Key": key, "Body": body}
-        if i % meta_every == 0:
-            src.metadata[key] = {"origin": "test", "idx": str(i)}
-            args["Metadata"] = src.metadata[key]
-            args["ContentType"] = "text/x-test"
-        if i % tag_every == 1:
-            src.tags[key] = {"project": "s3bundler", "n": str(i)}
-            args["Tagging"] = "&".join(f"{k}={v}" for k, v in src.tags[key].items())
-        s3.put_object(**args)
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(put, enumerate(sizes.items())))
-    src.data = {key: _payload(key, size) for key, size in sizes.items()}  # in the given order
-    return src
-
-
-def put_manifest(s3, bucket: str, key: str, entries: list[ManifestEntry]) -> S3Uri:
-    s3.put_object(Bucket=bucket, Key=key, Body=encode_manifest(entries))
-    return S3Uri(bucket, key)
-
-
-def get_bytes(s3, uri: S3Uri) -> bytes:
-    return s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read()
 
 
 def outputs_for(manifest: S3Uri, source_bucket: str, archive_bucket: str, compress=False):
@@ -499,7 +450,7 @@ def test_multipart_copy_of_big_object_keeps_metadata_and_tags(s3, buckets):
     from s3bundler.archiver import BundlerConfig, ManifestJob
 
     src_b, arch_b, man_b = buckets
-    body = _payload("huge", 13 * MiB)
+    body = payload("huge", 13 * MiB)
     s3.put_object(
         Bucket=src_b,
         Key="huge/file.bin",
