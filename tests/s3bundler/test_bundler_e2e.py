@@ -563,3 +563,16 @@ def test_switching_compression_leaves_one_archive(s3, buckets):
     assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b, "-c").returncode == 0
     out = outputs_for(manifest, src_b, arch_b, compress=True)
     assert _keys(s3, arch_b) == sorted([out.archive_key, out.index_key])
+
+
+@pytest.mark.parametrize("algorithm", ["CRC64NVME", "SHA256", "CRC32C"])
+def test_additional_checksums_are_verified_and_recorded(s3, buckets, algorithm):
+    """GETs use ChecksumMode=ENABLED; botocore verifies the full-object checksum (CRC64NVME, S3's
+    default for new objects, needs awscrt, a pinned dependency) and the index records it."""
+    src_b, arch_b, man_b = buckets
+    s3.put_object(Bucket=src_b, Key="c", Body=b"checksummed", ChecksumAlgorithm=algorithm)
+    manifest = put_manifest(s3, man_b, "p/ck.0.index", [ManifestEntry(src_b, "c", 11)])
+    result = run_cli("s3bundler", "-m", str(manifest), "-b", arch_b, "-v")
+    assert result.returncode == 0, result.stderr
+    (row,) = read_index(get_bytes(s3, outputs_for(manifest, src_b, arch_b).index_uri))
+    assert row.checksum.startswith(f"{algorithm}:")
