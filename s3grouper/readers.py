@@ -91,17 +91,17 @@ def _escapes_in(sample: Sequence[str]) -> list[tuple[str, str]]:
     """(escape, character) for each whole character escaped in the sample, except '%' itself
     (decoding ``%25`` early would make a '%' that looks like an escape)."""
     found: dict[str, str] = {}
-    for key in sample:
-        for run in _ESCAPE_RUN.findall(key):
-            try:
-                text = bytes.fromhex(run.replace("%", "")).decode("utf-8")
-            except ValueError:
-                continue
-            for char in text:
-                if char != "%":
-                    found["".join(f"%{b:02X}" for b in char.encode("utf-8"))] = char
-            if len(found) >= _MAX_ESCAPES:
-                return list(found.items())
+    # Each distinct run once, in order of first appearance ('\n' ends a run: never in a run).
+    for run in dict.fromkeys(_ESCAPE_RUN.findall("\n".join(k for k in sample if k))):
+        try:
+            text = bytes.fromhex(run.replace("%", "")).decode("utf-8")
+        except ValueError:
+            continue
+        for char in text:
+            if char != "%":
+                found["".join(f"%{b:02X}" for b in char.encode("utf-8"))] = char
+        if len(found) >= _MAX_ESCAPES:
+            return list(found.items())
     return list(found.items())
 
 
