@@ -145,16 +145,23 @@ class RowFilter:
 
     def apply(self, table: pa.Table) -> pa.Table:
         """The rows to bundle, in order."""
+        keep = self.mask(table)
+        return table if keep is None else table.filter(keep)
+
+    def mask(self, table: pa.Table) -> pa.Array | None:
+        """Which rows to bundle (a boolean array without nulls), or None for all of them;
+        counts the others under their first reason."""
         keep: pa.Array | None = None
         for reason, drop in self._drops(table):
-            drop = pc.fill_null(drop, False)
+            if drop.null_count:
+                drop = pc.fill_null(drop, False)
             if keep is not None:
                 drop = pc.and_(drop, keep)
-            count = pc.sum(drop).as_py() or 0
+            count = drop.true_count
             if count:
                 self.skipped[reason] += count
                 keep = pc.invert(drop) if keep is None else pc.and_not(keep, drop)
-        return table if keep is None else table.filter(keep)
+        return keep
 
     def _has(self, field: str) -> bool:
         return field in self.available

@@ -9,11 +9,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import attrgetter
+from operator import itemgetter
+from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
 
@@ -29,7 +32,7 @@ from s3grouper.filters import FilterOptions, RowFilter
 from s3grouper.grouping import Grouper, Thresholds
 from s3grouper.inventory import DataFile, InventoryManifest
 from s3grouper.progress import Progress
-from s3grouper.rows import encode_rows
+from s3grouper.rows import encode_lines, kept_line_starts
 from s3grouper.writer import SubmanifestWriter, run_id
 
 log = logging.getLogger(__name__)
@@ -175,7 +178,11 @@ def _notes(manifest: InventoryManifest, row_filter: RowFilter) -> list[str]:
 
 
 class _Run:
-    """Pass 2: stream the data files through filter and grouper into the writer."""
+    """Pass 2: stream the data files through filter and grouper into the writer.
+
+    The data files are read (and their batches normalized) in a background thread, a few
+    batches ahead, while this thread filters, groups and encodes them; Arrow releases the GIL
+    for decompression, parsing and its compute functions, so the two overlap."""
 
     def __init__(
         self,
@@ -197,8 +204,8 @@ class _Run:
         self.progress = Progress(len(manifest.files), enabled=options.progress)
 
     def group(self) -> None:
-        with self.progress, contextlib.closing(self._segments()) as segments:
-            for number, parts in itertools.groupby(segments, key=attrgetter("group")):
+        with self.progress, contextlib.closing(self._pieces()) as pieces:
+            for number, parts in itertools.groupby(pieces, key=itemgetter(0)):
                 if self.writer.exists(number):
                     for _ in parts:
                         pass
@@ -206,18 +213,35 @@ class _Run:
                     if self.sender is not None and self.resend:
                         self.sender.add(self.writer.bucket, key)
                     continue
-                chunks = (encode_rows(part.table) for part in parts)
-                self.writer.write(number, chunks)
+                self.writer.write(number, (chunk for _, chunk in parts))
 
-    def _segments(self) -> Iterator[_Part]:
-        for table in self._tables():
-            kept = self.filter.apply(table)
-            if not kept.num_rows:
-                continue
-            sizes = kept.column("size").to_pylist() if self.manifest.has("size") else None
-            for seg in self.grouper.feed(sizes or [None] * kept.num_rows):
-                yield _Part(seg.group, kept.slice(seg.start, seg.stop - seg.start))
-            self.progress.rows(self.grouper.total_objects)
+    def _pieces(self) -> Iterator[tuple[int, pa.Buffer | None]]:
+        """``(group, bytes)``: the encoded rows of each group, batch by batch, in inventory
+        order (None for groups that already exist: those are not encoded)."""
+        has_size = self.manifest.has("size")
+        with _Prefetch(self._tables()) as tables:
+            for table in tables:
+                keep = self.filter.mask(table)
+                kept = table.num_rows if keep is None else keep.true_count
+                if not kept:
+                    continue
+                if has_size:
+                    sizes = _column(table, "size")
+                    sizes = sizes if keep is None else sizes.filter(keep)
+                else:
+                    sizes = pa.nulls(kept, pa.int64())
+                segments = self.grouper.feed(sizes)
+                if all(self.writer.exists(seg.group) for seg in segments):
+                    for seg in segments:
+                        yield seg.group, None
+                else:
+                    lines = encode_lines(table, keep)
+                    data = lines.buffers()[2]
+                    starts = kept_line_starts(lines, keep)
+                    for seg in segments:
+                        first = starts[seg.start]
+                        yield seg.group, data.slice(first, starts[seg.stop] - first)
+                self.progress.rows(self.grouper.total_objects)
 
     def _tables(self) -> Iterator[pa.Table]:
         with self.data_files.local_copies() as copies:
@@ -237,7 +261,67 @@ class _Run:
         return readers.read_orc(path, columns, bucket, source)
 
 
-@dataclass(frozen=True)
-class _Part:
-    group: int
-    table: pa.Table
+def _column(table: pa.Table, name: str) -> pa.Array:
+    col = table.column(name)
+    if isinstance(col, pa.ChunkedArray):
+        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    return col
+
+
+T = TypeVar("T")
+
+
+class _Prefetch(Generic[T]):
+    """Iterate ``source`` in a background thread, up to ``depth`` items ahead.
+
+    An exception of the source is raised where its item would have been, after the items
+    before it. Leaving the context stops the thread (at its next item) and waits for it; the
+    source is closed in that thread."""
+
+    def __init__(self, source: Iterator[T], depth: int = 2) -> None:
+        self._source = source
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="read")
+
+    def __enter__(self) -> _Prefetch[T]:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            kind, item = self._queue.get()
+            if kind == "item":
+                yield item
+            elif kind == "error":
+                raise item
+            else:
+                return
+
+    def _run(self) -> None:
+        try:
+            try:
+                for item in self._source:
+                    if not self._put("item", item):
+                        return
+            finally:
+                close = getattr(self._source, "close", None)
+                if close is not None:
+                    close()  # a generator's clean-up runs here, in its own thread
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put("error", exc)
+        else:
+            self._put("end", None)
+
+    def _put(self, kind: str, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put((kind, item), timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import TypeVar
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 T = TypeVar("T")
 
 DEFAULT_SIZE_THRESHOLD = 4 * 1024**3
@@ -55,14 +58,22 @@ class Grouper:
         """Groups started so far."""
         return self.group + 1
 
-    def feed(self, sizes: Sequence[int | None]) -> list[Segment]:
-        """Place a batch of objects; the contiguous runs of it that fall in each group.
+    def feed(self, sizes: Sequence[int | None] | pa.Array) -> list[Segment]:
+        """Place a batch of objects (their sizes: a sequence or an int64 array); the contiguous
+        runs of it that fall in each group.
 
         Works group by group (a binary search over the running byte total), not object by
         object, so a batch costs O(groups x log n) Python steps."""
+        ends: Sequence[int]  # bytes up to and including object i
+        if isinstance(sizes, pa.Array):
+            ends = _running_total(sizes)
+        else:
+            ends = list(accumulate(0 if s is None else s for s in sizes))
+        return self._place(ends)
+
+    def _place(self, ends: Sequence[int]) -> list[Segment]:
         max_bytes, max_count = self.thresholds.size, self.thresholds.count
         group, count, nbytes = self.group, self.count, self.bytes
-        ends = list(accumulate(0 if s is None else s for s in sizes))  # bytes up to and incl. i
         n = len(ends)
         segments: list[Segment] = []
         pos = 0
@@ -87,6 +98,17 @@ class Grouper:
         self.total_objects += n
         self.total_bytes += ends[-1] if n else 0
         return segments
+
+
+def _running_total(sizes: pa.Array) -> Sequence[int]:
+    """The running byte total of an int64 array (nulls count 0), computed by Arrow and read in
+    place: the binary search looks at O(log n) of its values per group."""
+    if sizes.null_count:
+        sizes = pc.fill_null(sizes, 0)
+    if not len(sizes):
+        return []
+    total = pc.cumulative_sum_checked(sizes.cast(pa.int64()))
+    return memoryview(total.buffers()[1]).cast("q")[total.offset : total.offset + len(total)]
 
 
 def group(items: Iterable[tuple[T, int | None]], thresholds: Thresholds) -> Iterator[list[T]]:

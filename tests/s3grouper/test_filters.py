@@ -231,3 +231,11 @@ def test_describe_is_json_ready():
     described = opts.describe()
     assert described["include"] == ["a"]
     assert described["modified_since"] == "2024-01-01T00:00:00Z"
+
+
+def test_mask_keeps_what_apply_keeps():
+    table = normalized({"key": "a/", "size": 0}, {"key": "b", "storage_class": "GLACIER"},
+                       {"key": "c"}, {"key": "d.tmp"})  # fmt: skip
+    row_filter = RowFilter(FilterOptions(exclude=("*.tmp",)), ALL)
+    assert row_filter.mask(table).to_pylist() == [False, False, True, False]
+    assert RowFilter(FilterOptions(keep_folders=True), BASIC).mask(normalized({"key": "a"})) is None

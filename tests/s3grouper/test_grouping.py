@@ -1,5 +1,6 @@
 import random
 
+import pyarrow as pa
 import pytest
 
 from s3grouper.grouping import Grouper, Thresholds, group
@@ -103,3 +104,17 @@ def test_matches_the_rule_for_random_inputs_and_batch_splits():
         want = reference(sizes, Thresholds(size=size, count=count))
         assert grouped(sizes, size, count) == want
         assert grouped(sizes, size, count, batches=batches) == want
+
+
+def test_arrow_sizes_group_like_lists():
+    rnd = random.Random(8)
+    for _ in range(500):
+        thresholds = Thresholds(size=rnd.choice([1, 10, 1000]), count=rnd.choice([1, 3, 100]))
+        sizes = [rnd.choice([None, 0, 3, 20, 2000]) for _ in range(rnd.randrange(0, 30))]
+        cut = rnd.randrange(0, len(sizes) + 1)
+        arr = pa.array(sizes, pa.int64())
+        by_list, by_array = Grouper(thresholds), Grouper(thresholds)
+        want = by_list.feed(sizes[:cut]) + by_list.feed(sizes[cut:])
+        assert by_array.feed(arr.slice(0, cut)) + by_array.feed(arr.slice(cut)) == want
+        assert (by_array.groups, by_array.total_objects, by_array.total_bytes) == (
+            by_list.groups, by_list.total_objects, by_list.total_bytes)  # fmt: skip

@@ -2,8 +2,10 @@ import io
 import random
 from datetime import UTC, datetime
 
+import pyarrow as pa
+
 from s3common.submanifest import ManifestEntry, entry_row, read_manifest, write_rows
-from s3grouper.rows import encode_rows
+from s3grouper.rows import encode_lines, encode_rows, kept_line_starts, line_bytes
 from tests.s3grouper.tables import normalized
 
 TRICKY = ["plain", "a,b", 'q"uote', '"', "new\nline", "", " lead", "tab\t", "ünï/😀", "x" * 900,
@@ -80,3 +82,52 @@ def test_round_trip_through_read_manifest():
     assert [e.size for e in entries] == list(range(len(real_keys)))
     assert entries[0].last_modified == "2024-01-31T12:00:00.000Z"
     assert entries[0].is_multipart is False
+
+
+def test_dropped_rows_take_no_bytes_and_kept_slices_match_write_rows():
+    rnd = random.Random(9)
+    alphabet = 'ab,"\n\r é/'
+    rows = [
+        {"key": "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(1, 9))),
+         "size": rnd.choice([None, 0, 7, 2**40]), "version_id": rnd.choice([None, "v,1"]),
+         "last_modified_date": rnd.choice([None, datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC)]),
+         "is_multipart_uploaded": rnd.choice([None, True, False])}
+        for _ in range(200)
+    ]  # fmt: skip
+    table = normalized(*rows)
+    for keep_list in ([True] * 200, [False] * 200, [rnd.random() < 0.7 for _ in range(200)]):
+        keep = pa.array(keep_list)
+        kept = table.filter(keep)
+        lines = encode_lines(table, keep)
+        assert line_bytes(lines).to_pybytes() == reference(kept)
+        starts = kept_line_starts(lines, keep)
+        assert len(starts) == kept.num_rows + 1
+        buffer = lines.buffers()[2]
+        data = b"" if buffer is None else buffer.to_pybytes()
+        for a, b in [(0, kept.num_rows), (3, 50), (kept.num_rows, kept.num_rows)]:
+            b = min(b, kept.num_rows)
+            a = min(a, b)
+            assert data[starts[a] : starts[b]] == reference(kept.slice(a, b - a))
+    # without a mask every line is there
+    assert line_bytes(encode_lines(table)).to_pybytes() == reference(table)
+    assert list(kept_line_starts(encode_lines(table), None))[-1] == len(reference(table))
+
+
+def test_fields_the_inventory_lacks_are_empty_cells():
+    table = normalized(
+        {"key": "k", "size": None, "e_tag": None, "storage_class": None,
+         "last_modified_date": None, "is_multipart_uploaded": None},
+        {"key": "l", "size": None, "e_tag": None, "storage_class": None,
+         "last_modified_date": None, "is_multipart_uploaded": None},
+    )  # fmt: skip
+    assert encode_rows(table).to_pybytes() == b"src,k,,,,,,\nsrc,l,,,,,,\n"
+    assert encode_rows(table).to_pybytes() == reference(table)
+
+
+def test_timestamps_render_as_the_inventory_writes_them():
+    table = normalized(
+        *({"key": str(i), "last_modified_date": datetime(y, 1, 2, 3, 4, 5, ms * 1000, tzinfo=UTC)}
+          for i, (y, ms) in enumerate([(1970, 0), (2024, 7), (9999, 999), (1000, 10)]))
+    )  # fmt: skip
+    assert encode_rows(table).to_pybytes() == reference(table)
+    assert b",1970-01-02T03:04:05.000Z," in encode_rows(table).to_pybytes()
