@@ -6,8 +6,6 @@ import sys
 from types import TracebackType
 from typing import Any
 
-from tqdm import tqdm
-
 
 class Progress:
     def __init__(self, files: int, enabled: bool) -> None:
@@ -17,6 +15,8 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self._enabled:
+            from tqdm import tqdm  # only on a terminal: keeps start-up short
+
             self._bar = tqdm(
                 total=self._files, unit="file", desc="s3grouper", file=sys.stderr, leave=True
             )

@@ -16,8 +16,6 @@ from urllib.parse import unquote
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
-import pyarrow.orc as porc
-import pyarrow.parquet as pq
 
 from s3common.errors import InputDataError
 from s3grouper.inventory import csv_name
@@ -285,6 +283,8 @@ def read_parquet(
     path: str, columns: Sequence[str], source_bucket: str, source: str
 ) -> Iterator[pa.Table]:
     """Read a Parquet data file batch by batch, only the columns s3grouper uses."""
+    import pyarrow.parquet as pq  # imported by the format that needs it: shorter start-up
+
     try:
         pfile = pq.ParquetFile(path)
         present = _present(pfile.schema_arrow.names, source)
@@ -300,6 +300,8 @@ def read_orc(
     path: str, columns: Sequence[str], source_bucket: str, source: str
 ) -> Iterator[pa.Table]:
     """Read an ORC data file stripe by stripe, only the columns s3grouper uses."""
+    import pyarrow.orc as porc
+
     try:
         ofile = porc.ORCFile(path)
         present = _present(ofile.schema.names, source)
