@@ -175,3 +175,19 @@ def test_unknown_columns_are_ignored(read_csv):
         0
     ]
     assert table.column("key").to_pylist() == ["k1"]
+
+
+def test_cells_off_the_usual_shape_still_parse(read_csv):
+    # mixed-case and empty booleans, timestamps without a zone or empty, ETags in quotes
+    body = csv_body([
+        '"b","k1","TRUE","2024-01-31T12:00:00Z","""e1"""\n',
+        '"b","k2","","2024-01-31T12:00:00.5","e2"\n',
+        '"b","k3","False","","e3"\n',
+    ])  # fmt: skip
+    columns = ("bucket", "key", "is_latest", "last_modified_date", "e_tag")
+    table = read_csv(body, columns)[0]
+    assert table.column("is_latest").to_pylist() == [True, None, False]
+    assert table.column("last_modified_date").to_pylist() == [
+        datetime(2024, 1, 31, 12, tzinfo=UTC), datetime(2024, 1, 31, 12, 0, 0, 500000, tzinfo=UTC),
+        None]  # fmt: skip
+    assert table.column("e_tag").to_pylist() == ["e1", "e2", "e3"]
