@@ -109,6 +109,13 @@ def test_minimal_fields(fmt, tmp_path):
     assert table.column("size").null_count == 2
 
 
+@pytest.mark.parametrize("fmt", ["ORC", "Parquet"])
+def test_typed_files_read_in_small_batches_give_the_same_rows(fmt, tmp_path, monkeypatch):
+    whole = read(fmt, ROWS, fx.DEFAULT_FIELDS, tmp_path)
+    monkeypatch.setattr(readers, "TYPED_BATCH_ROWS", 3)  # ORC: slices of each stripe
+    assert read(fmt, ROWS, fx.DEFAULT_FIELDS, tmp_path).equals(whole)
+
+
 # --- CSV specifics ---------------------------------------------------------------------------
 
 
