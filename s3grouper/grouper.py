@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 import pyarrow as pa
 
 from s3common import aws, submanifest
+from s3common.errors import S3BundlerError
 from s3common.metrics import BYTES, COUNT, Metrics
 from s3common.s3uri import S3Uri
 from s3common.sizes import format_size
@@ -129,8 +130,12 @@ def run_grouper(options: GrouperOptions) -> GrouperResult:
         data_files.verify_all()
 
         run = _Run(manifest, data_files, options, writer, sender, resend=previous is None)
-        run.group()
-        writer.flush()
+        try:
+            run.group()
+            writer.flush()
+        except S3BundlerError:
+            writer.rollback()  # a failed run leaves no new sub-manifests behind
+            raise
 
     deleted = writer.delete_stale(run.grouper.groups) if options.force else []
     if sender is not None:

@@ -222,6 +222,27 @@ class SubmanifestWriter:
             if self.on_written is not None:
                 self.on_written(key)
 
+    def rollback(self) -> list[str]:
+        """After a failed run: wait for uploads in flight, then delete every sub-manifest this
+        run created (ones that existed before are left as they are), so a run that fails half
+        way -- e.g. on a malformed row in a late data file -- leaves no new sub-manifests."""
+        for key, future in self._inflight:
+            if future.exception() is None:
+                self.written.append(key)
+        self._inflight.clear()
+        existing = {self.key(n) for n in self.existing}
+        removed = []
+        for key in self.written:
+            if key in existing:
+                continue
+            try:
+                self.s3.delete_object(Bucket=self.bucket, Key=key)
+            except AWS_ERRORS as exc:
+                log.debug("cannot remove %s: %s", self.uri(key), exc)
+                continue
+            removed.append(key)
+        return removed
+
     def keep(self, number: int) -> str:
         key = self.key(number)
         self.kept.append(key)

@@ -115,13 +115,13 @@ def test_filter_on_a_field_the_inventory_lacks(s3, bucket, out_bucket):
             extra=("--modified-since", "2024-01-01"))  # fmt: skip
 
 
-def test_malformed_row_late_in_the_inventory_stops_without_a_job_summary(s3, bucket, out_bucket):
-    # A known limit (docs/s3grouper.md): rows are parsed while grouping, so sub-manifests
-    # completed before a malformed row stay; the job summary, written last, does not appear.
+def test_malformed_row_late_in_the_inventory_leaves_nothing_written(s3, bucket, out_bucket):
+    # Rows are parsed while grouping, so sub-manifests are complete before the malformed row is
+    # met; the failed run removes the ones it created, and no job summary is written.
     good = "".join(f'"source-bucket","k{n}","1"\n' for n in range(10))
     bad = '"source-bucket","z1","1"\n"source-bucket","z2","x"\n'
     bodies = [gzip.compress(good.encode()), gzip.compress(bad.encode())]
     uri = fx.put_report(s3, bucket, bodies, fields=("Bucket", "Key", "Size"))
     result = grouper("-m", uri, "-b", out_bucket, "-c", "3")
     assert_error(result, 3, "row 2", "'x'")
-    assert not any(k.endswith(".job.json") for k in objects(s3, out_bucket))
+    assert objects(s3, out_bucket) == {}, "the failed run must remove what it wrote"
