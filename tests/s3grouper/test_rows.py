@@ -131,3 +131,11 @@ def test_timestamps_render_as_the_inventory_writes_them():
     )  # fmt: skip
     assert encode_rows(table).to_pybytes() == reference(table)
     assert b",1970-01-02T03:04:05.000Z," in encode_rows(table).to_pybytes()
+
+
+def test_timestamps_past_year_9999_keep_their_z():
+    from s3grouper.rows import _timestamps
+
+    millis = pa.array([253402300800000, 0, None], pa.timestamp("ms", "UTC"))  # year 10000
+    assert _timestamps(millis).to_pylist() == [
+        "10000-01-01T00:00:00.000Z", "1970-01-01T00:00:00.000Z", ""]  # fmt: skip
