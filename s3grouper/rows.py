@@ -131,7 +131,8 @@ def kept_line_starts(lines: pa.Array, keep: pa.Array | None) -> Sequence[int]:
     n = len(lines)
     starts = pa.Array.from_buffers(pa.int32(), n, [None, lines.buffers()[1]], 0, lines.offset)
     kept = pc.filter(starts, keep)
-    return _Starts(memoryview(kept.buffers()[1]).cast("i")[: len(kept)], bounds[n])
+    at = memoryview(kept.buffers()[1]).cast("i")[kept.offset : kept.offset + len(kept)]
+    return _Starts(at, bounds[n])
 
 
 class _Starts(Sequence[int]):
