@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lint venv clean images
+.PHONY: test demo bench lint venv clean images
 
 venv: $(STAMP)
 
@@ -23,6 +23,12 @@ test: $(STAMP)
 ## make demo: the whole pipeline on an embedded local AWS endpoint (s3jobs/demo.py)
 demo: $(STAMP)
 	$(BIN)/python -m s3jobs.demo $(DEMO_ARGS)
+
+## make bench: bundler objects/s, CPU, RSS and S3 requests per object against a concurrent-GET
+## ceiling on a local endpoint with added latency, plus grouper rows/s (docs/performance.md).
+## BENCH_ARGS="--quick" or "--scenario 4k,1g" or "--latency-ms 50 --concurrency 16"
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## make images: build the s3grouper and s3bundler container images (docs/containers.md).
 ## BASE_IMAGE=... picks the base (default python:3.11-slim); IMAGES_ARGS="--push ..." pushes to ECR

@@ -1,9 +1,11 @@
-"""Benchmark s3grouper on a generated 1M-row inventory (CSV.gz and Parquet) in a local moto
-server. Prints seconds, rows/s and the peak RSS of the s3grouper subprocess.
+"""Benchmark s3grouper on a generated inventory (CSV.gz and Parquet) in the benchmark endpoint:
+wall seconds, rows/s, CPU and peak RSS of the s3grouper process, and the S3 requests it made.
 
     .venv/bin/python bench/grouper_bench.py [--rows 1000000] [--files 4] [--formats CSV,Parquet]
+                                            [--latency-ms 0] [--http]
 
-Not a test: numbers depend on the machine. The inventory is laid out as S3 does it (see
+``make bench`` runs the same cases (``python -m bench --scenario grouper-csv``). Not a test:
+numbers depend on the machine. The inventory is laid out as S3 does it (see
 s3jobs/inventory_report.py); keys are URL-encoded in CSV ('/' as %2F) as S3 writes them.
 """
 
@@ -14,24 +16,27 @@ import gzip
 import io
 import os
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import boto3
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:  # run as a script
+    sys.path.insert(0, str(ROOT))
 
-from s3common.local_endpoint import MotoServer  # noqa: E402
+from bench.endpoint import BenchServer  # noqa: E402
+from bench.measure import run_measured  # noqa: E402
 from s3jobs.inventory_report import DEFAULT_FIELDS, put_report  # noqa: E402
 
 FIELDS = (*DEFAULT_FIELDS, "EncryptionStatus")
+INVENTORY_BUCKET = "bench-inventory"
+WORK_BUCKET = "bench-work"
 
 
 def generate(rows: int, start: int, fmt: str) -> bytes:
@@ -73,32 +78,57 @@ def generate(rows: int, start: int, fmt: str) -> bytes:
     return gzip.compress(buf.getvalue(), compresslevel=6)
 
 
-# Started from a small wrapper process: on Linux a child's ru_maxrss includes what it had
-# before exec, i.e. a copy of this (large) process, so measuring our own child would be wrong.
-_WRAPPER = """
-import os, subprocess, sys
-proc = subprocess.Popen(sys.argv[1:])
-_pid, status, usage = os.wait4(proc.pid, 0)
-print(usage.ru_utime + usage.ru_stime, usage.ru_maxrss, file=sys.stderr)
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
-def run_grouper(
-    uri: str, out_bucket: str, prefix: str, env: dict[str, str]
-) -> tuple[float, float, int]:
-    """Run s3grouper; return (wall seconds, CPU seconds, peak RSS in KiB) of that process."""
-    cmd = [sys.executable, "-m", "s3grouper", "-m", uri, "-b", out_bucket, "-p", prefix]
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-c", _WRAPPER, *cmd], env=env, capture_output=True, text=True, cwd=ROOT
-    )
-    seconds = time.monotonic() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"s3grouper failed with {proc.returncode}: {proc.stderr}")
-    print("   ", proc.stdout.strip())
-    cpu, maxrss = proc.stderr.split()[-2:]
-    return seconds, float(cpu), int(maxrss)
+def grouper_case(
+    server: BenchServer,
+    s3: Any,
+    fmt: str,
+    rows: int,
+    *,
+    files: int = 4,
+    latency_ms: float = 0.0,
+    scenario: str = "",
+    log: Any = print,
+) -> dict[str, Any]:
+    """Generate a ``rows``-row inventory in ``files`` data files (latency off), then run
+    s3grouper on it at ``latency_ms`` and return the measurements."""
+    server.set_latency(0)
+    for bucket in (INVENTORY_BUCKET, WORK_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    t0 = time.monotonic()
+    per_file = -(-rows // files)
+    starts = range(0, rows, per_file)
+    bodies = [generate(min(per_file, rows - start), start, fmt) for start in starts]
+    config_id = f"bench-{fmt}-{rows}"
+    uri = put_report(s3, INVENTORY_BUCKET, bodies, fmt=fmt, fields=FIELDS, config_id=config_id)
+    data_bytes = sum(len(b) for b in bodies)
+    log(f"{fmt}: {rows} rows in {len(bodies)} files, {data_bytes / 1e6:.1f} MB "
+        f"(generated in {time.monotonic() - t0:.1f}s)")  # fmt: skip
+    env = {**os.environ, **server.env()}
+    cmd = [sys.executable, "-m", "s3grouper", "-m", uri, "-b", WORK_BUCKET, "-p", config_id]
+    cmd.append("--no-metrics")
+    server.set_latency(latency_ms)
+    server.reset_counts()
+    before = server.counts()
+    m = run_measured(cmd, env)
+    after = server.counts()
+    server.set_latency(0)
+    ops = after["ops"]
+    return {
+        "scenario": scenario or f"grouper-{fmt.lower()}",
+        "format": fmt,
+        "rows": rows,
+        "data_files": len(bodies),
+        "data_bytes": data_bytes,
+        "latency_ms": latency_ms,
+        "seconds": round(m.wall, 3),
+        "rows_per_s": round(rows / m.wall),
+        "cpu_process": round(m.cpu, 3),
+        "peak_rss_mib": round(m.peak_rss_mib, 1),
+        "put_requests": ops.get("PutObject", 0),  # sub-manifests + the job summary
+        "requests": ops,
+        "server_cpu": round(after["cpu_seconds"] - before["cpu_seconds"], 3),
+        "output": m.stdout.strip()[-300:],
+    }
 
 
 def main() -> None:
@@ -106,30 +136,19 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--files", type=int, default=4)
     ap.add_argument("--formats", default="CSV,Parquet")
+    ap.add_argument("--latency-ms", type=float, default=0.0, help="added per-request latency")
+    ap.add_argument("--http", action="store_true", help="plain-HTTP endpoint (default HTTPS)")
     args = ap.parse_args()
-    with MotoServer() as server:
-        env = {**os.environ, **server.env()}
-        os.environ.update(server.env())
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="inventory")
-        s3.create_bucket(Bucket="work")
+    with BenchServer(tls=not args.http) as server:
+        s3 = server.client()
         for fmt in args.formats.split(","):
-            t0 = time.monotonic()
-            per_file = -(-args.rows // args.files)
-            bodies = [
-                generate(min(per_file, args.rows - start), start, fmt)
-                for start in range(0, args.rows, per_file)
-            ]
-            uri = put_report(
-                s3, "inventory", bodies, fmt=fmt, fields=FIELDS, config_id=f"bench-{fmt}"
+            r = grouper_case(
+                server, s3, fmt, args.rows, files=args.files, latency_ms=args.latency_ms
             )
-            mb = sum(len(b) for b in bodies) / 1e6
-            print(f"{fmt}: {args.rows} rows in {len(bodies)} files, {mb:.1f} MB "
-                  f"(generated in {time.monotonic() - t0:.1f}s)")  # fmt: skip
-            seconds, cpu, rss_kib = run_grouper(uri, "work", f"bench-{fmt}", env)
-            rate = args.rows / seconds
-            print(f"{fmt}: {seconds:.2f}s wall ({cpu:.2f}s CPU), {rate:,.0f} rows/s, "
-                  f"peak RSS {rss_kib / 1024:.0f} MiB")  # fmt: skip
+            print("   ", r["output"])
+            print(f"{fmt}: {r['seconds']:.2f}s wall ({r['cpu_process']:.2f}s CPU), "
+                  f"{r['rows_per_s']:,} rows/s, peak RSS {r['peak_rss_mib']:.0f} MiB, "
+                  f"{r['put_requests']} PUTs")  # fmt: skip
 
 
 if __name__ == "__main__":

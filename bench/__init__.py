@@ -1,0 +1,1 @@
+"""The s3bundler benchmark (``make bench``, ``python -m bench``); see docs/performance.md."""

@@ -1,0 +1,223 @@
+"""The s3bundler benchmark (``make bench``): objects/s, MB/s, client CPU per object, peak RSS
+and S3 requests per object of the bundler against the concurrent-GET ceiling and a plain boto3
+loop, on a local moto endpoint with added per-request latency; plus s3grouper rows/s.
+
+    .venv/bin/python -m bench [--scenario NAME[,NAME]] [--quick] [--latency-ms 20]
+                              [--concurrency 32] [--json bench/results.json] [--no-replay]
+
+See docs/performance.md for what each number means and the latest results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.bundler_bench import (
+    ARCHIVE_BUCKET,
+    BundlerBench,
+    Scenario,
+    Settings,
+    bundler_scenarios,
+)
+from bench.endpoint import BenchServer
+from bench.grouper_bench import grouper_case
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def grouper_cases(quick: bool, rows: int | None) -> dict[str, list[tuple[str, int]]]:
+    """Scenario name -> (format, rows) cases. The small CSV case is there to show that peak
+    RSS does not grow with the inventory."""
+    big = rows or (200_000 if quick else 1_000_000)
+    return {
+        "grouper-csv": [("CSV", big // 4), ("CSV", big)],
+        "grouper-parquet": [("Parquet", big)],
+    }
+
+
+def machine() -> dict[str, Any]:
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "cpus": len(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "mem_gib": round(mem_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "boto3": version("boto3"),
+        "moto": version("moto"),
+        "commit": commit,
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    names = [s.name for s in bundler_scenarios()] + list(grouper_cases(False, None))
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.splitlines()[0],
+        epilog="scenarios: " + ", ".join(names),
+    )
+    p.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="run only these (repeat or comma-separate; default: all)",
+    )
+    p.add_argument("--quick", action="store_true", help="about a fifth of the objects and rows")
+    p.add_argument("--latency-ms", type=float, default=20.0, help="added per request (default 20)")
+    p.add_argument(
+        "--concurrency", type=int, default=32, help="bundler --concurrency and ceiling threads"
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure every run at least N times (interleaved rounds), keep the fastest",
+    )
+    p.add_argument("--grouper-rows", type=int, help="rows of the large grouper inventories")
+    p.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="results file")
+    p.add_argument(
+        "--no-replay", action="store_true", help="every GET is answered by moto (slower server)"
+    )
+    p.add_argument(
+        "--http", action="store_true", help="plain HTTP endpoint (botocore then signs bodies)"
+    )
+    p.add_argument(
+        "--no-sink", action="store_true", help="archive uploads go to moto (stored, slower)"
+    )
+    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    args = p.parse_args(argv)
+    wanted = {n.strip() for s in args.scenario or [] for n in s.split(",") if n.strip()}
+    unknown = wanted - set(names)
+    if unknown:
+        p.error(f"unknown scenario(s): {', '.join(sorted(unknown))}; choose from {names}")
+    args.wanted = wanted or set(names)
+    return args
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(
+    scenarios: list[Scenario],
+    grouper: list[tuple[str, str, int]],
+    settings: Settings,
+    *,
+    replay: bool = True,
+    tls: bool = True,
+    sink: bool = True,
+) -> dict[str, Any]:
+    """Run bundler scenarios and grouper cases (scenario, format, rows) on one endpoint."""
+    started = time.monotonic()
+    sinks = [ARCHIVE_BUCKET] if sink else []
+    with BenchServer(replay=replay, tls=tls, sink_buckets=sinks) as server:
+        bench = BundlerBench(server, settings)
+        rows = bench.run_scenarios(scenarios) if scenarios else []
+        grows = []
+        if grouper:
+            s3 = server.client()
+            for name, fmt, n in grouper:
+                g = grouper_case(
+                    server, s3, fmt, n, latency_ms=settings.latency_ms, scenario=name, log=log
+                )
+                log(
+                    f"  {name} {fmt} {n:,} rows: {g['seconds']:.2f}s {g['rows_per_s']:,} rows/s"
+                    f" CPU {g['cpu_process']:.2f}s RSS {g['peak_rss_mib']:.0f} MiB"
+                )
+                grows.append(g)
+                server.reset_state()
+    return {
+        "machine": machine(),
+        "settings": {
+            "latency_ms": settings.latency_ms,
+            "concurrency": settings.concurrency,
+            "repeat": settings.repeat,
+            "replay": replay,
+            "tls": tls,
+            "multipart_sink": sink,
+        },
+        "startup": bench.startup,
+        "bundler": rows,
+        "grouper": grows,
+        "targets": report.targets(rows, grows),
+        "total_seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    all_scenarios = bundler_scenarios(args.quick)
+    if args.list:
+        for sc in all_scenarios:
+            print(f"{sc.name:16} {sc.about}")
+        for name, cases in grouper_cases(args.quick, args.grouper_rows).items():
+            print(f"{name:16} s3grouper on " + " and ".join(f"{n:,}-row {f}" for f, n in cases))
+        return 0
+    scenarios = [s for s in all_scenarios if s.name in args.wanted]
+    grouper = [
+        (name, fmt, n)
+        for name, cases in grouper_cases(args.quick, args.grouper_rows).items()
+        if name in args.wanted
+        for fmt, n in cases
+    ]
+    settings = Settings(
+        latency_ms=args.latency_ms, concurrency=args.concurrency, repeat=args.repeat, log=log
+    )
+    m = machine()
+    log(
+        f"bench: {m['cpus']} CPUs, {m['mem_gib']} GiB; latency {args.latency_ms:g} ms, "
+        f"concurrency {args.concurrency}; scenarios: "
+        + ", ".join([s.name for s in scenarios] + sorted({g[0] for g in grouper}))
+    )
+    results = run(
+        scenarios,
+        grouper,
+        settings,
+        replay=not args.no_replay,
+        tls=not args.http,
+        sink=not args.no_sink,
+    )
+    results["quick"] = args.quick
+    print()
+    print(
+        f"latency {args.latency_ms:g} ms per request, concurrency {args.concurrency}, "
+        f"{m['cpus']} CPUs, {m['mem_gib']} GiB"
+    )
+    if results["bundler"]:
+        print()
+        print(report.bundler_table(results["bundler"]))
+    if results["grouper"]:
+        print()
+        print(report.grouper_table(results["grouper"]))
+    print()
+    print(report.targets_table(results["targets"]))
+    print(f"\ntotal {results['total_seconds']:.0f}s; JSON: {args.json}")
+    Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

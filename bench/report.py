@@ -1,0 +1,157 @@
+"""Tables (Markdown, so they paste into docs/performance.md) and the target verdicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from s3common.sizes import format_size
+
+RSS_LIMIT_MIB = 256
+FLAT_TOLERANCE = 0.10  # "flat": a 4x larger input may raise peak RSS by at most 10 %
+
+
+def _fmt(value: Any, spec: str = "", none: str = "–") -> str:
+    if value is None:
+        return none
+    return format(value, spec)
+
+
+def bundler_table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| scenario | run | objects | size | seconds | obj/s | MB/s | CPU s / 1k obj "
+        "| peak RSS MiB | GET / obj | tagging / obj | parts | other req | vs ceiling |"
+    )
+    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    for r in rows:
+        parts = r["upload_parts"] if r["kind"] == "bundler" else None
+        other = r["other_requests"] if r["kind"] == "bundler" else None
+        ratio = f"{r['vs_ceiling']:.0%}" if r.get("vs_ceiling") else None
+        lines.append(
+            f"| {r['scenario']} | {r['run']} | {r['objects']:,} | {format_size(r['object_size'])} "
+            f"| {r['seconds']:.2f} | {_fmt(r['objects_per_s'], ',.0f')} "
+            f"| {_fmt(r['mb_per_s'], '.1f')} | {_fmt(r['cpu_s_per_1k'], '.2f')} "
+            f"| {r['peak_rss_mib']:.0f} | {r['get_per_object']:.2f} "
+            f"| {r['tagging_per_object']:.2f} | {_fmt(parts)} | {_fmt(other)} | {_fmt(ratio)} |"
+        )
+    return "\n".join(lines)
+
+
+def grouper_table(rows: list[dict[str, Any]]) -> str:
+    head = "| scenario | inventory | rows | data | seconds | rows/s | CPU s | peak RSS MiB | PUTs |"
+    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['scenario']} | {r['format']} | {r['rows']:,} | {r['data_bytes'] / 1e6:.1f} MB "
+            f"| {r['seconds']:.2f} | {r['rows_per_s']:,} | {r['cpu_process']:.2f} "
+            f"| {r['peak_rss_mib']:.0f} | {r['put_requests']} |"
+        )
+    return "\n".join(lines)
+
+
+def _find(rows: list[dict[str, Any]], scenario: str, run: str) -> dict[str, Any] | None:
+    return next((r for r in rows if r["scenario"] == scenario and r["run"] == run), None)
+
+
+def targets(bundler: list[dict[str, Any]], grouper: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target of issue 7 with its measured value and whether it is met (None: the
+    scenarios it needs were not run)."""
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, measured: str, met: bool | None) -> None:
+        out.append({"target": name, "measured": measured, "met": met})
+
+    b4k, ceil4k = _find(bundler, "4k", "bundler"), _find(bundler, "4k", "GET ceiling")
+    if b4k and ceil4k:
+        add(
+            "bundler >= 90% of the concurrent-GET ceiling (4 KiB objects)",
+            f"{b4k['vs_ceiling']:.0%} ({b4k['objects_per_s']:,.0f} vs "
+            f"{ceil4k['objects_per_s']:,.0f} obj/s)",
+            b4k["vs_ceiling"] >= 0.9,
+        )
+    else:
+        add("bundler >= 90% of the concurrent-GET ceiling (4 KiB objects)", "not run", None)
+
+    loop4k = _find(bundler, "4k", "boto3 loop")
+    if b4k and loop4k:
+        add(
+            "client CPU per small object <= a plain boto3 get_object loop",
+            f"{b4k['cpu_s_per_1k']:.2f} ms vs {loop4k['cpu_s_per_1k']:.2f} ms per object",
+            b4k["cpu_s_per_1k"] <= loop4k["cpu_s_per_1k"],
+        )
+    else:
+        add("client CPU per small object <= a plain boto3 get_object loop", "not run", None)
+
+    bundlers = [r for r in bundler if r["kind"] == "bundler"]
+    if bundlers:
+        worst = max(bundlers, key=lambda r: r["peak_rss_mib"])
+        add(
+            f"bundler peak RSS < {RSS_LIMIT_MIB} MiB in every scenario",
+            f"max {worst['peak_rss_mib']:.0f} MiB ({worst['scenario']}, {worst['run']})",
+            worst["peak_rss_mib"] < RSS_LIMIT_MIB,
+        )
+    rss = sorted(
+        (r for r in bundlers if r["scenario"] == "1g"), key=lambda r: r["archive_bytes"] or 0
+    )
+    if len(rss) >= 2:
+        small, large = rss[0], rss[-1]
+        growth = large["peak_rss_mib"] / small["peak_rss_mib"] - 1
+        add(
+            "bundler peak RSS flat in archive size",
+            f"{format_size(small['bytes'])} archive {small['peak_rss_mib']:.0f} MiB, "
+            f"{format_size(large['bytes'])} archive {large['peak_rss_mib']:.0f} MiB "
+            f"({growth:+.0%})",
+            growth <= FLAT_TOLERANCE,
+        )
+    else:
+        add("bundler peak RSS flat in archive size", "not run", None)
+
+    small_objs = [r for r in bundlers if r["scenario"] in ("4k", "256k")]
+    if small_objs:
+        worst = max(small_objs, key=lambda r: r["src_requests_per_object"])
+        parts = ", ".join(
+            f"{r['scenario']}{' -c' if r['gzip'] else ''}: {r['upload_parts']} parts + "
+            f"{r['other_requests']} other"
+            for r in small_objs
+        )
+        add(
+            "S3 requests per untagged small object <= 1.0 (+ parts per archive)",
+            f"{worst['src_requests_per_object']:.3f} per object; per archive {parts}",
+            worst["src_requests_per_object"] <= 1.0,
+        )
+    else:
+        add("S3 requests per untagged small object <= 1.0 (+ parts per archive)", "not run", None)
+
+    csv = sorted((g for g in grouper if g["format"] == "CSV"), key=lambda g: g["rows"])
+    if csv:
+        big = csv[-1]
+        add(
+            "grouper >= 1M CSV rows/s",
+            f"{big['rows_per_s']:,} rows/s ({big['rows']:,} rows, {big['seconds']:.2f}s)",
+            big["rows_per_s"] >= 1_000_000,
+        )
+    if len(csv) >= 2:
+        growth = csv[-1]["peak_rss_mib"] / csv[0]["peak_rss_mib"] - 1
+        add(
+            "grouper memory flat in inventory size",
+            f"{csv[0]['rows']:,} rows {csv[0]['peak_rss_mib']:.0f} MiB, {csv[-1]['rows']:,} rows "
+            f"{csv[-1]['peak_rss_mib']:.0f} MiB ({growth:+.0%})",
+            growth <= FLAT_TOLERANCE,
+        )
+    if not csv:
+        add("grouper >= 1M CSV rows/s", "not run", None)
+    if grouper:
+        worst = max(grouper, key=lambda g: g["peak_rss_mib"])
+        add(
+            f"grouper peak RSS < {RSS_LIMIT_MIB} MiB (the bundler's limit, for comparison)",
+            f"max {worst['peak_rss_mib']:.0f} MiB ({worst['format']}, {worst['rows']:,} rows)",
+            worst["peak_rss_mib"] < RSS_LIMIT_MIB,
+        )
+    return out
+
+
+def targets_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| target | measured | met |", "|---|---|---|"]
+    for t in rows:
+        met = {True: "yes", False: "**no**", None: "–"}[t["met"]]
+        lines.append(f"| {t['target']} | {t['measured']} | {met} |")
+    return "\n".join(lines)
