@@ -65,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-c", "--compress", action="store_true", help="gzip the archive (.tar.gz)")
     p.add_argument(
+        "--compress-level",
+        type=int,
+        default=1,
+        choices=range(1, 10),
+        metavar="1-9",
+        help="gzip level with -c (default: 1; 6 costs ~3x the CPU for ~1%% smaller archives)",
+    )
+    p.add_argument(
         "--concurrency",
         type=int,
         default=32,
@@ -115,6 +123,7 @@ def config_from_args(args: argparse.Namespace) -> BundlerConfig:
         archive_prefix=args.prefix.strip("/"),
         maxsize=args.maxsize,
         compress=args.compress,
+        compress_level=args.compress_level,
         concurrency=args.concurrency,
         buffer_bytes=args.buffer,
         stream_threshold=min(8 << 20, max(1 << 20, args.buffer // 4)),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import threading
 import time
+import zlib
 
 import botocore.exceptions
 import pytest
@@ -217,7 +219,12 @@ def test_complete_sends_parts_in_order_with_checksums():
     writer.close()
     writer.complete()
     assert [p["PartNumber"] for p in fake.completed] == list(range(1, 13))
-    assert all(p["ChecksumCRC32"] == "AAAAAA==" for p in fake.completed)
+    stream = b"abc" * 37
+    expected = [
+        base64.b64encode(zlib.crc32(stream[i : i + 10]).to_bytes(4, "big")).decode()
+        for i in range(0, len(stream), 10)
+    ]
+    assert [p["ChecksumCRC32"] for p in fake.completed] == expected
     assert sum(fake.parts.values()) == 111
 
 
