@@ -70,6 +70,8 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+from s3common.local_endpoint import stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Dummy credentials and region (never valid against AWS); same as s3common.local_endpoint.
@@ -732,12 +734,7 @@ class BenchServer:
     def stop(self) -> None:
         if self._proc is None:
             return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        stop_process(self._proc)
         self._proc = None
         if self._tmp is not None:
             self._tmp.cleanup()

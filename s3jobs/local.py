@@ -11,6 +11,7 @@ import subprocess
 import sys
 from types import TracebackType
 
+from s3common.local_endpoint import stop_process
 from s3common.submanifest import base_name
 from s3grouper.cli import build_parser, options_from_args
 from s3grouper.grouper import GrouperOptions, GrouperResult, run_grouper
@@ -78,16 +79,10 @@ class LocalWorkers:
         return [p.returncode for p in self.procs if p.poll() not in (None, 0)]
 
     def stop(self, timeout: float = 30) -> list[int]:
-        for p in self.procs:
+        for p in self.procs:  # all at once: each releases its manifest within seconds
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        codes = []
-        for p in self.procs:
-            try:
-                codes.append(p.wait(timeout=timeout))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                codes.append(p.wait())
+        codes = [stop_process(p, timeout) for p in self.procs]
         for f in self._logs:
             f.close()  # type: ignore[attr-defined]
         return codes
