@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -257,7 +257,7 @@ def _main(ours: list[str], extra: list[str]) -> int:
                         f"{manifest}: grouper task {arn} stopped (exit {code}): {reason}"
                     )
 
-        _wait(opts, session, queue, jobs, check)
+        _wait(opts, session, _queue_url(session, queue) if queue else "", jobs, check)
     return 0
 
 
@@ -273,6 +273,7 @@ def _run_local(
         for manifest, cmd in commands:
             print(f"{manifest} -> would run here: s3grouper {' '.join(cmd)}")
         return 0
+    queue_url = _queue_url(session, queue) if queue else ""  # looked up once
     workers = None
     if opts.workers:
         archive_bucket = opts.archive_bucket or (stack.get("ArchiveBucket") if stack else None)
@@ -283,7 +284,7 @@ def _run_local(
         )
         log_dir = tempfile.mkdtemp(prefix="s3bundler-workers-")
         workers = LocalWorkers(
-            opts.workers, _queue_url(session, queue), archive_bucket, prefix,
+            opts.workers, queue_url, archive_bucket, prefix,
             opts.bundler_args.split(), log_dir=log_dir,
         ).start()  # fmt: skip
         print(f"started {opts.workers} local s3bundler workers (logs in {log_dir})", flush=True)
@@ -305,7 +306,7 @@ def _run_local(
                         f"(logs in {workers.log_dir})"
                     )
 
-            _wait(opts, session, queue, jobs, check)
+            _wait(opts, session, queue_url, jobs, check)
     finally:
         if workers is not None:
             workers.stop()
@@ -321,13 +322,17 @@ def _queue_url(session: Any, queue: str) -> str:
 
 
 def _wait(
-    opts: argparse.Namespace, session: Any, queue: str | None, jobs: list[Job], check
-) -> None:  # type: ignore[no-untyped-def]
+    opts: argparse.Namespace,
+    session: Any,
+    queue_url: str,
+    jobs: list[Job],
+    check: Callable[[], None],
+) -> None:
     follower = JobFollower(
         make_client(session, "s3"),
         jobs,
-        make_client(session, "sqs") if queue else None,
-        _queue_url(session, queue) if queue else "",
+        make_client(session, "sqs") if queue_url else None,
+        queue_url,
     )
     progress = follow(
         follower,

@@ -163,9 +163,11 @@ class ManifestJob:
         )
         self.result.outputs = outputs
         self._check_ownership(outputs)
-        big = [e for e in entries if e.size is not None and e.size > self.config.maxsize]
-        small = [e for e in entries if not (e.size is not None and e.size > self.config.maxsize)]
-        events.manifest_start(self.manifest, outputs, len(entries), entries)
+        big: list[ManifestEntry] = []
+        small: list[ManifestEntry] = []
+        for e in entries:
+            (big if e.size is not None and e.size > self.config.maxsize else small).append(e)
+        events.manifest_start(self.manifest, outputs, entries)
 
         copy_pool = ThreadPoolExecutor(self.config.copy_concurrency, thread_name_prefix="copy")
         try:

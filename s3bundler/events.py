@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 
 from s3bundler.layout import ManifestOutputs
 from s3common.s3uri import S3Uri
@@ -29,7 +29,7 @@ def line(event: str, fields: Mapping[str, object]) -> str:
 
 
 def manifest_start(
-    manifest: S3Uri, outputs: ManifestOutputs, count: int, entries: Iterable[ManifestEntry]
+    manifest: S3Uri, outputs: ManifestOutputs, entries: Sequence[ManifestEntry]
 ) -> None:
     total = sum(e.size or 0 for e in entries)
     log.info(
@@ -37,7 +37,7 @@ def manifest_start(
             "manifest_start",
             {
                 "manifest": manifest,
-                "objects": count,
+                "objects": len(entries),
                 "bytes": total,
                 "archive": outputs.archive_uri,
             },
