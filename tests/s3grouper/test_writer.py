@@ -1,3 +1,8 @@
+import base64
+import threading
+import time
+import zlib
+
 import botocore.exceptions
 import pytest
 
@@ -9,16 +14,29 @@ from tests.s3grouper.tables import normalized
 
 
 class FakeS3:
-    def __init__(self, fail_on=None):
+    """Records PUTs; each takes ``delay`` seconds; counts how many ran at once."""
+
+    def __init__(self, fail_on=None, delay=0.0):
         self.fail_on = fail_on
+        self.delay = delay
         self.puts = {}
+        self.active = self.most_active = 0
+        self._lock = threading.Lock()
 
     def put_object(self, Bucket, Key, Body, **extra):
-        if Key == self.fail_on:
-            raise botocore.exceptions.ClientError(
-                {"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject"
-            )
-        self.puts[Key] = (Body.read() if hasattr(Body, "read") else Body, extra)
+        with self._lock:
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+        try:
+            time.sleep(self.delay)
+            if Key == self.fail_on:
+                raise botocore.exceptions.ClientError(
+                    {"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject"
+                )
+            self.puts[Key] = (Body.read() if hasattr(Body, "read") else Body, extra)
+        finally:
+            with self._lock:
+                self.active -= 1
 
 
 def test_run_id_depends_on_inventory_and_options_only():
@@ -54,3 +72,29 @@ def test_failed_upload_raises_upload_error():
         for n in range(3):
             writer.write(n, [encode_rows(normalized({"key": "k"}))])
         writer.flush()
+
+
+def test_upload_carries_the_crc32_of_its_body():
+    s3 = FakeS3()
+    with SubmanifestWriter(s3, "out", "p", "base", "r") as writer:
+        table = normalized({"key": "a,b"}, {"key": "c"})
+        writer.write(0, [encode_rows(table.slice(0, 1)), encode_rows(table.slice(1))])
+        writer.flush()
+    body, extra = s3.puts["p/base.0.index"]
+    assert body.startswith(b"bucket,key,") and b'"a,b"' in body
+    assert extra["ChecksumCRC32"] == base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+
+
+@pytest.mark.parametrize(("concurrency", "inflight_bytes", "most"), [(3, 1 << 30, 3), (3, 1, 1)])
+def test_uploads_in_flight_are_bounded_by_count_and_bytes(concurrency, inflight_bytes, most):
+    s3 = FakeS3(delay=0.05)
+    body = [encode_rows(normalized({"key": "k"}))]
+    with SubmanifestWriter(
+        s3, "out", "p", "base", "r", concurrency=concurrency, inflight_bytes=inflight_bytes
+    ) as writer:
+        for n in range(8):
+            writer.write(n, body)
+            assert len(writer._inflight) < concurrency  # room for the next one
+        writer.flush()
+    assert s3.most_active == most
+    assert len(s3.puts) == 8 and writer.written == [f"p/base.{n}.index" for n in range(8)]
