@@ -8,11 +8,14 @@ starts one on a free loopback port. Besides the AWS APIs (answered by moto, exac
 
 - ``GET  /__bench/counts``  -> ``{"ops": {"GetObject": n, ...}, "by_bucket": {"GetObject
   bucket": n, ...}, "bytes_in": {...}, "latency_ms": 20.0, "cpu_seconds": 12.3, "replayed":
-  n, "recorded": n, "sink_objects": {"bucket/key": size}, "sink_parts": n}``
+  n, "recorded": n, "sink_objects": {"bucket/key": size}, "sink_parts": n, "put_sink_objects":
+  {"bucket/key": {"size": n, "lines": n, "md5": hex}}}``
   (``cpu_seconds`` is the server process's own user+system CPU);
 - ``POST /__bench/reset``   -> zero the counts;
 - ``POST /__bench/latency?ms=20`` -> set the added latency (0 turns it off, e.g. for seeding);
-- ``POST /__bench/replay?on=1`` -> turn GET replay on or off (see below).
+- ``POST /__bench/replay?on=1`` -> turn GET replay on or off (see below);
+- ``POST /__bench/put-sink?pattern=BUCKET/GLOB`` -> add a put-sink pattern (see below; without
+  ``pattern``: remove all patterns, keeping what was sunk).
 
 The latency is a sleep before the request reaches moto (time to first byte); it does not model
 S3's per-connection bandwidth. Sleeping releases the GIL, so concurrent requests overlap as
@@ -31,6 +34,18 @@ keeps sizes only (``counts()["sink_objects"]``). moto would spend ~30 ms of CPU 
 that, not the bundler, would be the bottleneck for large archives. Everything else on those
 buckets (HEAD, PUT of the index, DELETE) still goes to moto.
 
+Put sink: for keys matching a pattern (``--put-sink 'bench-work/run-1/*.index'``, an fnmatch
+glob on ``bucket/key``; or set at run time) the wrapper answers PutObject itself: it reads the
+body, checks its CRC32 (header or aws-chunked trailer), its Content-MD5 if sent, and its decoded
+length, and keeps size, newline count and MD5 only (``counts()["put_sink_objects"]``). moto
+spends ~6 ms of CPU per sub-manifest PUT (XML, storage, the replay recording) on the cores the
+client being measured shares -- s3grouper's 222 sub-manifests per million rows made moto, not
+s3grouper, much of what was measured. A key held by the sink answers HeadObject (size, ETag =
+MD5, Content-Type, user metadata) and DeleteObject; GetObject of it, and a listing whose prefix
+covers it, fail with 501 NotImplemented, since the body was not kept: nothing can read a sunk
+object as if it were stored. Other checksum algorithms are refused the same way. moto's reset
+forgets the sink's objects and patterns.
+
 Replay: moto spends 1-2 ms of CPU on every GET (Flask routing, response building). On a
 2-core machine that shares the cores with the client being measured, so with replay on (the
 default) a plain GetObject (no Range, no conditions) whose answer moto already gave once is
@@ -46,6 +61,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import fnmatch
+import hashlib
 import io
 import json
 import logging
@@ -59,11 +76,13 @@ import threading
 import time
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
+from email.utils import formatdate
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -231,6 +250,114 @@ class MultipartSink:
         return [b""]
 
 
+class PutSink:
+    """PutObject bodies that are checked and counted but not stored (see module doc)."""
+
+    def __init__(self, patterns: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self.patterns: list[str] = list(patterns)
+        #: "bucket/key" -> size, lines, md5 (and, for HEAD, crc32 / content type / metadata)
+        self.objects: dict[str, dict[str, Any]] = {}
+
+    def clear(self) -> None:
+        with self._lock:
+            self.patterns.clear()
+            self.objects.clear()
+
+    def wants(self, op: str, bucket: str, key: str, query: str) -> bool:
+        """Whether this request is the sink's to answer."""
+        name = f"{bucket}/{key}"
+        if op == "PutObject":
+            return any(fnmatch.fnmatchcase(name, p) for p in self.patterns)
+        if op in ("HeadObject", "GetObject", "GetObjectRange", "DeleteObject"):
+            return name in self.objects
+        if op == "ListObjects" and self.objects:
+            prefix = parse_qs(query).get("prefix", [""])[0]
+            return any(k.startswith(f"{bucket}/{prefix}") for k in list(self.objects))
+        return False
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {
+                k: {"size": v["size"], "lines": v["lines"], "md5": v["md5"]}
+                for k, v in self.objects.items()
+            }
+
+    def handle(
+        self, op: str, bucket: str, key: str, environ: dict[str, Any], start: Callable[..., Any]
+    ) -> list[bytes]:
+        name = f"{bucket}/{key}"
+        if op == "PutObject":
+            return self._put(name, environ, start)
+        read_body(environ)
+        if op == "DeleteObject":
+            with self._lock:
+                self.objects.pop(name, None)
+            start("204 No Content", [("Content-Length", "0")])
+            return [b""]
+        obj = self.objects.get(name)
+        if op == "HeadObject" and obj is not None:
+            headers = [
+                ("Content-Length", str(obj["size"])),
+                ("ETag", f'"{obj["md5"]}"'),
+                ("Last-Modified", obj["modified"]),
+                ("Content-Type", obj["content_type"]),
+                *[(f"x-amz-meta-{k}", v) for k, v in obj["metadata"].items()],
+            ]
+            if obj["crc32"] and environ.get("HTTP_X_AMZ_CHECKSUM_MODE") == "ENABLED":
+                headers.append(("x-amz-checksum-crc32", obj["crc32"]))
+            start("200 OK", headers)
+            return [b""]
+        what = "listing it" if op == "ListObjects" else "reading it"
+        return _s3_error(
+            "NotImplemented", f"{name} is in the bench put sink: {what} is not supported", start
+        )
+
+    def _put(self, name: str, environ: dict[str, Any], start: Callable[..., Any]) -> list[bytes]:
+        raw = read_body(environ)
+        headers = {k[5:].lower().replace("_", "-"): v for k, v in environ.items()
+                   if k.startswith("HTTP_")}  # fmt: skip
+        sha = headers.get("x-amz-content-sha256", "")
+        chunked = "aws-chunked" in headers.get("content-encoding", "") or sha.startswith(
+            "STREAMING-"
+        )
+        data, trailers = decode_aws_chunked(raw) if chunked else (raw, {})
+        checksums = {k: v for k, v in headers.items() if k.startswith("x-amz-checksum-")}
+        checksums.update(trailers)
+        checksums.pop("x-amz-checksum-mode", None)
+        other = sorted(set(checksums) - {"x-amz-checksum-crc32"})
+        if other:
+            return _s3_error("NotImplemented", f"bench put sink checks CRC32 only: {other}", start)
+        expected = checksums.get("x-amz-checksum-crc32")
+        crc = crc32_b64(data)
+        if expected and expected != crc:
+            return _s3_error("BadDigest", f"CRC32 {crc} != {expected}", start)
+        decoded = headers.get("x-amz-decoded-content-length")
+        if decoded and int(decoded) != len(data):
+            return _s3_error("IncompleteBody", f"{len(data)} bytes, not {decoded}", start)
+        md5 = hashlib.md5(data)
+        content_md5 = headers.get("content-md5")
+        if content_md5 and content_md5 != base64.b64encode(md5.digest()).decode():
+            return _s3_error("BadDigest", "Content-MD5 does not match the body", start)
+        meta = "x-amz-meta-"
+        obj = {
+            "size": len(data),
+            "lines": data.count(b"\n"),
+            "md5": md5.hexdigest(),
+            "crc32": crc if expected else "",
+            "content_type": environ.get("CONTENT_TYPE") or "binary/octet-stream",
+            "metadata": {k[len(meta) :]: v for k, v in headers.items() if k.startswith(meta)},
+            "modified": formatdate(usegmt=True),
+        }
+        with self._lock:
+            self.objects[name] = obj
+        reply = [("ETag", f'"{obj["md5"]}"'), ("Content-Length", "0")]
+        if expected:
+            reply.append(("x-amz-checksum-crc32", crc))
+        start("200 OK", reply)
+        return [b""]
+
+
 _SINK_OPS = frozenset(
     {"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload"}
 )
@@ -299,7 +426,8 @@ def s3_operation(method: str, path: str, query: str, headers: dict[str, str]) ->
 
 class BenchMiddleware:
     """WSGI middleware around moto's app: count the request, sleep ``latency`` seconds, then
-    answer it from the multipart sink, from a recorded answer, or by calling ``app``."""
+    answer it from the multipart sink, the put sink, a recorded answer, or by calling
+    ``app``."""
 
     def __init__(
         self,
@@ -308,10 +436,12 @@ class BenchMiddleware:
         replay: bool = True,
         replay_max: int = 16 << 20,
         sink_buckets: Iterable[str] = (),
+        put_sinks: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.sink = MultipartSink()
         self.sink_buckets = frozenset(sink_buckets)
+        self.put_sink = PutSink(put_sinks)
         self.latency = latency
         self.replay = replay
         self.replay_max = replay_max
@@ -336,6 +466,7 @@ class BenchMiddleware:
                 "recorded": sum(len(v) for v in self._recorded.values()),
                 "sink_objects": dict(self.sink.objects),
                 "sink_parts": self.sink.parts,
+                "put_sink_objects": self.put_sink.summary(),
             }
 
     def reset(self) -> None:
@@ -460,6 +591,17 @@ class BenchMiddleware:
                 with self._lock:
                     self._recorded.clear()
             return self._json(start_response, {"replay": self.replay})
+        if path == "/__bench/put-sink":
+            pattern = parse_qs(query).get("pattern", [""])[0]
+            with self.put_sink._lock:
+                if pattern:
+                    self.put_sink.patterns.append(pattern)
+                else:
+                    self.put_sink.patterns.clear()
+                patterns = list(self.put_sink.patterns)
+            return self._json(start_response, {"put_sink": patterns})
+        if path.startswith("/moto-api/reset"):
+            self.put_sink.clear()  # moto forgets every object: so does the sink
         headers = {
             k[5:].lower().replace("_", "-"): v for k, v in environ.items() if k.startswith("HTTP_")
         }
@@ -476,6 +618,10 @@ class BenchMiddleware:
             return self.sink.handle(op, bucket, key, environ, start_response)
         if method not in ("GET", "HEAD"):
             self._forget(op, path, bucket)
+        if "x-amz-copy-source" not in headers:
+            key = path.lstrip("/").partition("/")[2]
+            if self.put_sink.wants(op, bucket, key, query):
+                return self.put_sink.handle(op, bucket, key, environ, start_response)
         if self.replay and op == "PutObject" and bucket not in self.sink_buckets:
             return self._put_and_record(environ, start_response)
         elif self.replay and op == "GetObject" and not _CONDITIONAL.intersection(headers):
@@ -607,6 +753,7 @@ def serve(
     replay_max: int = 16 << 20,
     sink_buckets: Iterable[str] = (),
     tls: tuple[str, str] | None = None,
+    put_sinks: Iterable[str] = (),
 ) -> None:
     """Serve moto's WSGI app, wrapped, with werkzeug's threaded server (as moto.server does);
     ``tls`` = (certificate file, key file) for HTTPS."""
@@ -623,7 +770,12 @@ def serve(
     main_app = DomainDispatcherApplication(create_backend_app)
     main_app.debug = True  # type: ignore[attr-defined]  # as moto.server does
     app = BenchMiddleware(
-        main_app, latency_ms / 1000, replay=replay, replay_max=replay_max, sink_buckets=sink_buckets
+        main_app,
+        latency_ms / 1000,
+        replay=replay,
+        replay_max=replay_max,
+        sink_buckets=sink_buckets,
+        put_sinks=put_sinks,
     )
     run_simple(
         host, port, app, threaded=True, request_handler=_keep_alive_handler(), ssl_context=tls
@@ -649,10 +801,12 @@ class BenchServer:
         replay: bool = True,
         tls: bool = True,
         sink_buckets: Iterable[str] = (),
+        put_sinks: Iterable[str] = (),
     ) -> None:
         self.replay = replay
         self.tls = tls
         self.sink_buckets = tuple(sink_buckets)
+        self.put_sinks = tuple(put_sinks)
         self.host = host
         self.port = port or free_port(host)
         self.url = f"{'https' if tls else 'http'}://{host}:{self.port}"
@@ -689,6 +843,8 @@ class BenchServer:
             cmd.append("--no-replay")
         for bucket in self.sink_buckets:
             cmd += ["--sink-bucket", bucket]
+        for pattern in self.put_sinks:
+            cmd += ["--put-sink", pattern]
         if self.tls:
             self._tmp = tempfile.TemporaryDirectory(prefix="bench-endpoint-")
             cert, key = make_certificate(Path(self._tmp.name), self.host)
@@ -726,6 +882,11 @@ class BenchServer:
     def set_latency(self, ms: float) -> None:
         self._call(f"/__bench/latency?ms={ms}", "POST")
 
+    def set_put_sink(self, pattern: str | None) -> None:
+        """Add a put-sink pattern (``bucket/glob``); None removes every pattern."""
+        query = f"?pattern={urllib.parse.quote(pattern, safe='')}" if pattern else ""
+        self._call(f"/__bench/put-sink{query}", "POST")
+
     def reset_state(self) -> None:
         """Drop everything moto holds (buckets, objects, uploads)."""
         req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
@@ -760,6 +921,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-replay", action="store_true", help="every GET reaches moto")
     p.add_argument("--replay-max", type=int, default=16 << 20, help="largest body recorded")
     p.add_argument("--sink-bucket", action="append", default=[], help="multipart sink bucket")
+    p.add_argument(
+        "--put-sink", action="append", default=[], metavar="BUCKET/GLOB",
+        help="PutObject of matching keys checked and counted, not stored",
+    )  # fmt: skip
     p.add_argument("--cert", help="TLS certificate (PEM); with --key: serve HTTPS")
     p.add_argument("--key", help="TLS private key (PEM)")
     args = p.parse_args(argv)
@@ -771,6 +936,7 @@ def main(argv: list[str] | None = None) -> None:
         replay=not args.no_replay,
         replay_max=args.replay_max,
         sink_buckets=args.sink_bucket,
+        put_sinks=args.put_sink,
         tls=(args.cert, args.key) if args.cert and args.key else None,
     )
 
