@@ -166,6 +166,23 @@ def test_not_gzip_is_input_data_error(read_csv):
         read_csv(b"this is not gzip at all")
 
 
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes(b ^ 0xFF for b in data[at : at + 40]) + data[at + 40 :]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        gzip.compress(b'"b","k1","1"\n' * 5000)[:-20],
+        _flip(gzip.compress(bytes(range(256)) * 400), 500),
+    ],
+    ids=["truncated", "corrupt"],
+)
+def test_broken_gzip_is_input_data_error(read_csv, body):
+    with pytest.raises(InputDataError, match=r"x\.csv\.gz: cannot decompress: "):
+        read_csv(body)
+
+
 def test_concatenated_gzip_members_are_read(read_csv):
     body = gzip.compress(b'"b","k1","1"\n') + gzip.compress(b'"b","k2","2"\n')
     tables = read_csv(body)
