@@ -34,6 +34,7 @@ from s3bundler import events
 from s3bundler.copier import Copied, CopySettings, copy_big_object
 from s3bundler.dlq import DlqRow, DlqWriter
 from s3bundler.errors import Cancelled, ManifestUnreadable, OutputCollision
+from s3bundler.fetchers import BotoFetcher, Fetcher
 from s3bundler.index import IndexRow, IndexWriter
 from s3bundler.layout import (
     MANIFEST_METADATA,
@@ -50,7 +51,6 @@ from s3bundler.objects import (
     ObjectStream,
     TooBigToBuffer,
     check_md5,
-    fetch_whole,
     iso8601,
     read_tags,
 )
@@ -136,8 +136,10 @@ class ManifestJob:
         manifest: S3Uri,
         cancel: threading.Event | None = None,
         metrics: Metrics | None = None,
+        fetcher: Fetcher | None = None,
     ) -> None:
         self.s3 = s3
+        self.fetcher = fetcher  # None: boto3 GETs on a thread pool of this job's own
         self.metrics = metrics or Metrics(None)
         self.config = config
         self.manifest = manifest
@@ -216,40 +218,43 @@ class ManifestJob:
         pending = iter(entries)
         lookahead: ManifestEntry | None = next(pending, None)
         max_window = cfg.concurrency * 4
-        with ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="get") as pool:
-            try:
-                while True:
-                    # Keep the download threads busy, within the byte budget.
-                    while lookahead is not None and len(window) < max_window:
-                        e = lookahead
-                        if e.size is None or e.size > cfg.stream_threshold:
-                            window.append((e, None, 0))
-                        else:
-                            cost = max(e.size, 1)
-                            if window and reserved + cost > cfg.buffer_bytes:
-                                break
-                            reserved += cost
-                            fut = pool.submit(fetch_whole, self.s3, e, cfg.stream_threshold)
-                            window.append((e, fut, cost))
-                        lookahead = next(pending, None)
-                    if not window:
-                        break
-                    entry, fut, cost = window.popleft()
-                    if fut is None:
-                        self._stream_member(entry)
-                        continue
-                    try:
-                        self._write_fetched(self._result_of(fut))
-                    except ObjectFailed as failure:
-                        self._failed(entry, failure.reason, failure.detail)
-                    except TooBigToBuffer:
-                        self._stream_member(entry)
-                    reserved -= cost
-            except BaseException:
-                for _, f, _ in window:
-                    if f is not None:
-                        f.cancel()
-                raise
+        fetcher = self.fetcher or BotoFetcher(self.s3, cfg.concurrency)
+        try:
+            while True:
+                # Keep the fetcher busy, within the byte budget.
+                while lookahead is not None and len(window) < max_window:
+                    e = lookahead
+                    if e.size is None or e.size > cfg.stream_threshold:
+                        window.append((e, None, 0))
+                    else:
+                        cost = max(e.size, 1)
+                        if window and reserved + cost > cfg.buffer_bytes:
+                            break
+                        reserved += cost
+                        fut = fetcher.submit(e, cfg.stream_threshold)
+                        window.append((e, fut, cost))
+                    lookahead = next(pending, None)
+                if not window:
+                    break
+                entry, fut, cost = window.popleft()
+                if fut is None:
+                    self._stream_member(entry)
+                    continue
+                try:
+                    self._write_fetched(self._result_of(fut))
+                except ObjectFailed as failure:
+                    self._failed(entry, failure.reason, failure.detail)
+                except TooBigToBuffer:
+                    self._stream_member(entry)
+                reserved -= cost
+        except BaseException:
+            for _, f, _ in window:
+                if f is not None:
+                    f.cancel()
+            raise
+        finally:
+            if fetcher is not self.fetcher:
+                fetcher.close()
         self._tar.close()
         self._upload.close()
 

@@ -5,8 +5,9 @@ Integrity rules (docs/bundler.md):
 - the MD5 of every archived object's bytes is computed as they stream;
 - where the ETag is a plain MD5 (single-part upload, not SSE-KMS/SSE-C) a different MD5 is a
   ``ChecksumMismatch``;
-- with ``ChecksumMode=ENABLED`` botocore verifies S3's additional full-object checksum
-  (CRC32/CRC32C/SHA1/SHA256/CRC64NVME) at the end of the body; a failure is a
+- GETs ask for S3's additional full-object checksum (``ChecksumMode=ENABLED``: CRC32, CRC32C,
+  CRC64NVME, SHA1/256/512, MD5, XXHASH64/3/128); botocore verifies it at the end of a boto3
+  body, :class:`BodyChecksum` (botocore's implementations) for awscrt GETs; a failure is a
   ``ChecksumMismatch`` too;
 - an object whose size or ETag differs from the sub-manifest is archived as it is now (one GET
   is one consistent version) and flagged ``size-changed``/``etag-changed`` in the index.
@@ -14,15 +15,18 @@ Integrity rules (docs/bundler.md):
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import botocore.exceptions
+from botocore import httpchecksum
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from s3bundler import dlq
@@ -35,13 +39,21 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 READ_ATTEMPTS = 3
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
-_CHECKSUM_FIELDS = (
-    "ChecksumCRC64NVME",
-    "ChecksumCRC32C",
-    "ChecksumCRC32",
-    "ChecksumSHA256",
-    "ChecksumSHA1",
+#: S3's additional checksum algorithms, in botocore's order of preference (S3 keeps one per
+#: object; the first present is recorded).
+CHECKSUM_ALGORITHMS = (
+    "XXHASH128",
+    "XXHASH3",
+    "CRC64NVME",
+    "XXHASH64",
+    "CRC32C",
+    "CRC32",
+    "SHA1",
+    "SHA256",
+    "SHA512",
+    "MD5",
 )
+_META = "x-amz-meta-"
 
 #: Errors that happen while reading a response body (connection dropped, timeout).
 STREAM_ERRORS: tuple[type[BaseException], ...] = (
@@ -86,7 +98,75 @@ def reason_for(exc: BaseException) -> str:
     """The DLQ reason for a per-object failure."""
     if isinstance(exc, botocore.exceptions.FlexibleChecksumError):
         return dlq.CHECKSUM_MISMATCH
-    return _REASONS.get(error_code(exc), dlq.ERROR)
+    return reason_for_code(error_code(exc))
+
+
+def reason_for_code(code: str) -> str:
+    """The DLQ reason for an S3 error code (or a bare HTTP status such as '404')."""
+    return _REASONS.get(code, dlq.ERROR)
+
+
+def full_object_checksum(value_of: Callable[[str], str | None], checksum_type: str | None) -> str:
+    """``"CRC32:base64"`` (etc.) for the object's full-object checksum, or "" when it has none
+    or only a composite one (multipart uploads: a checksum of part checksums, ``...-N``)."""
+    if (checksum_type or "FULL_OBJECT") != "FULL_OBJECT":
+        return ""
+    for alg in CHECKSUM_ALGORITHMS:
+        value = value_of(alg)
+        if value and "-" not in value:
+            return f"{alg}:{value}"
+    return ""
+
+
+class _Md5Checksum:
+    """S3's ``ChecksumMD5`` (botocore verifies it but has no class of its own for it)."""
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5()
+
+    def update(self, chunk: bytes) -> None:
+        self._md5.update(chunk)
+
+    def b64digest(self) -> str:
+        return base64.b64encode(self._md5.digest()).decode()
+
+
+#: botocore's implementation of each algorithm (the awscrt-backed ones where botocore uses them).
+_CHECKSUM_CLASSES: dict[str, Callable[[], Any]] = {
+    "XXHASH128": httpchecksum.CrtXxhash128Checksum,
+    "XXHASH3": httpchecksum.CrtXxhash3Checksum,
+    "CRC64NVME": httpchecksum.CrtCrc64NvmeChecksum,
+    "XXHASH64": httpchecksum.CrtXxhash64Checksum,
+    "CRC32C": httpchecksum.CrtCrc32cChecksum,
+    "CRC32": httpchecksum.CrtCrc32Checksum,
+    "SHA1": httpchecksum.Sha1Checksum,
+    "SHA256": httpchecksum.Sha256Checksum,
+    "SHA512": httpchecksum.Sha512Checksum,
+    "MD5": _Md5Checksum,
+}
+
+
+class BodyChecksum:
+    """Checks the full-object checksum S3 announced (``"CRC32:base64"`` etc.) over a body read
+    chunk by chunk, with botocore's checksum implementations -- for clients that do not verify
+    it themselves (awscrt's DEFAULT requests); botocore verifies it for boto3 GETs."""
+
+    def __init__(self, announced: str) -> None:
+        self.announced = announced
+        factory = _CHECKSUM_CLASSES.get(announced.partition(":")[0])
+        self._checksum = factory() if factory is not None else None
+
+    def update(self, chunk: bytes) -> None:
+        if self._checksum is not None:
+            self._checksum.update(chunk)
+
+    def mismatch(self) -> str:
+        """The empty string when the body matches (or nothing was announced), else why not."""
+        if self._checksum is None:
+            return ""
+        alg, _, expected = self.announced.partition(":")
+        got = self._checksum.b64digest()
+        return "" if got == expected else f"{alg} of bytes read {got} != {expected} announced by S3"
 
 
 def iso8601(ts: datetime) -> str:
@@ -115,14 +195,12 @@ class ObjectInfo:
 
     @classmethod
     def from_response(cls, resp: dict[str, Any], version_id: str = "") -> ObjectInfo:
+        """From a boto3 GetObject/HeadObject response."""
         etag = strip_etag(resp.get("ETag", ""))
         sse = resp.get("ServerSideEncryption", "")
-        checksum = ""
-        for name in _CHECKSUM_FIELDS:
-            value = resp.get(name)
-            if value and resp.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
-                checksum = f"{name.removeprefix('Checksum')}:{value}"
-                break
+        checksum = full_object_checksum(
+            lambda alg: resp.get(f"Checksum{alg}"), resp.get("ChecksumType")
+        )
         return cls(
             size=int(resp.get("ContentLength", 0)),
             etag=etag,
@@ -137,6 +215,32 @@ class ObjectInfo:
             and not sse.startswith("aws:kms")
             and "SSECustomerAlgorithm" not in resp,
             raw={k: v for k, v in resp.items() if k not in ("Body", "ResponseMetadata")},
+        )
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str], version_id: str = "") -> ObjectInfo:
+        """From the raw headers (names in lower case) of a successful GetObject response."""
+        etag = strip_etag(headers.get("etag", ""))
+        return cls(
+            size=int(headers.get("content-length", 0)),
+            etag=etag,
+            last_modified=parsedate_to_datetime(headers["last-modified"]),
+            version_id=headers.get("x-amz-version-id") or version_id,
+            content_type=headers.get("content-type", ""),
+            metadata={
+                name[len(_META) :]: value
+                for name, value in headers.items()
+                if name.startswith(_META)
+            },
+            storage_class=headers.get("x-amz-storage-class", "STANDARD"),
+            tag_count=int(headers.get("x-amz-tagging-count", 0) or 0),
+            checksum=full_object_checksum(
+                lambda alg: headers.get(f"x-amz-checksum-{alg.lower()}"),
+                headers.get("x-amz-checksum-type"),
+            ),
+            plain_md5_etag=bool(_PLAIN_MD5.match(etag))
+            and not headers.get("x-amz-server-side-encryption", "").startswith("aws:kms")
+            and "x-amz-server-side-encryption-customer-algorithm" not in headers,
         )
 
     def flags_against(self, entry: ManifestEntry) -> list[str]:

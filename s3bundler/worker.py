@@ -23,6 +23,7 @@ from typing import Any
 from s3bundler import events
 from s3bundler.archiver import BundlerConfig, ManifestJob, ManifestResult
 from s3bundler.errors import Cancelled, ManifestUnreadable, OutputCollision, PoisonMessage
+from s3bundler.fetchers import Fetcher
 from s3bundler.heartbeat import Heartbeat
 from s3bundler.messages import manifest_locations
 from s3common.aws import AWS_ERRORS, api_failed, describe
@@ -79,11 +80,17 @@ class StopSignal:
 
 
 def process_one(
-    s3: Any, config: BundlerConfig, manifest: S3Uri, stop: threading.Event, metrics: Metrics
+    s3: Any,
+    config: BundlerConfig,
+    manifest: S3Uri,
+    stop: threading.Event,
+    metrics: Metrics,
+    fetcher: Fetcher | None = None,
 ) -> int:
     """``-m``: process one manifest and return the exit code."""
     try:
-        result = ManifestJob(s3, config, manifest, cancel=stop, metrics=metrics).run()
+        job = ManifestJob(s3, config, manifest, cancel=stop, metrics=metrics, fetcher=fetcher)
+        result = job.run()
     except Cancelled:
         events.manifest_failed(manifest, "Stopped", "stopped by signal; upload aborted")
         return EXIT_STOPPED
@@ -103,8 +110,10 @@ class Worker:
         options: QueueOptions,
         stop: threading.Event,
         metrics: Metrics,
+        fetcher: Fetcher | None = None,
     ) -> None:
         self.s3 = s3
+        self.fetcher = fetcher
         self.metrics = metrics
         self.sqs = sqs
         self.config = config
@@ -151,7 +160,12 @@ class Worker:
             for manifest in manifests:
                 try:
                     job = ManifestJob(
-                        self.s3, self.config, manifest, cancel=self.stop, metrics=self.metrics
+                        self.s3,
+                        self.config,
+                        manifest,
+                        cancel=self.stop,
+                        metrics=self.metrics,
+                        fetcher=self.fetcher,
                     )
                     result = job.run()
                 except Cancelled:

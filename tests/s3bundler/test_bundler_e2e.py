@@ -121,8 +121,12 @@ def restore_from_gzip(s3, archive: S3Uri, row: IndexRow) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("compress", [False, True], ids=["tar", "tar.gz"])
-def test_archive_index_copy_and_dlq(s3, buckets, tmp_path, compress):
+@pytest.mark.parametrize(
+    ("compress", "get_client"),
+    [(False, "crt"), (True, "crt"), (False, "boto3")],
+    ids=["tar", "tar.gz", "tar-boto3-gets"],
+)
+def test_archive_index_copy_and_dlq(s3, buckets, tmp_path, compress, get_client):
     src_b, arch_b, man_b = buckets
     sizes = {k: (0 if k == "zero-bytes" else 1000 + 37 * i) for i, k in enumerate(TRICKY_KEYS)}
     sizes["streamed/nine-mib.bin"] = 9 * MiB  # above the 8 MiB buffering limit: streamed path
@@ -135,7 +139,8 @@ def test_archive_index_copy_and_dlq(s3, buckets, tmp_path, compress):
     manifest = put_manifest(s3, man_b, "sub/inv-src-manifest.0.index", entries)
 
     args = ["s3bundler", "-m", str(manifest), "-b", arch_b, "-s", "10MB"]
-    result = run_cli(*args, *(["-c"] if compress else []))
+    args += ["--get-client", get_client, *(["-c"] if compress else [])]
+    result = run_cli(*args)
     assert result.returncode == 0, result.stderr
 
     out = outputs_for(manifest, src_b, arch_b, compress)
@@ -565,14 +570,17 @@ def test_switching_compression_leaves_one_archive(s3, buckets):
     assert _keys(s3, arch_b) == sorted([out.archive_key, out.index_key])
 
 
+@pytest.mark.parametrize("get_client", ["crt", "boto3"])
 @pytest.mark.parametrize("algorithm", ["CRC64NVME", "SHA256", "CRC32C"])
-def test_additional_checksums_are_verified_and_recorded(s3, buckets, algorithm):
-    """GETs use ChecksumMode=ENABLED; botocore verifies the full-object checksum (CRC64NVME, S3's
-    default for new objects, needs awscrt, a pinned dependency) and the index records it."""
+def test_additional_checksums_are_verified_and_recorded(s3, buckets, algorithm, get_client):
+    """GETs use ChecksumMode=ENABLED; the full-object checksum (CRC64NVME, S3's default for new
+    objects) is verified -- by botocore for boto3 GETs (CRC64NVME needs awscrt, a pinned
+    dependency), by objects.BodyChecksum for awscrt GETs -- and the index records it."""
     src_b, arch_b, man_b = buckets
     s3.put_object(Bucket=src_b, Key="c", Body=b"checksummed", ChecksumAlgorithm=algorithm)
     manifest = put_manifest(s3, man_b, "p/ck.0.index", [ManifestEntry(src_b, "c", 11)])
-    result = run_cli("s3bundler", "-m", str(manifest), "-b", arch_b, "-v")
+    args = ["-b", arch_b, "-v", "--get-client", get_client]
+    result = run_cli("s3bundler", "-m", str(manifest), *args)
     assert result.returncode == 0, result.stderr
     (row,) = read_index(get_bytes(s3, outputs_for(manifest, src_b, arch_b).index_uri))
     assert row.checksum.startswith(f"{algorithm}:")

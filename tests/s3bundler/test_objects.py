@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -14,11 +15,13 @@ import pytest
 
 from s3bundler import dlq
 from s3bundler.objects import (
+    BodyChecksum,
     ObjectFailed,
     ObjectInfo,
     ObjectStream,
     TooBigToBuffer,
     fetch_whole,
+    full_object_checksum,
     iso8601,
     reason_for,
 )
@@ -468,3 +471,84 @@ def test_access_denied_by_iam_policy_against_local_s3(iam_denied_s3):
     with pytest.raises(botocore.exceptions.ClientError) as exc:  # old credentials are refused
         admin_s3.get_object(Bucket="iam-bucket", Key="dir/ok file.txt")
     assert exc.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+
+# --- S3 additional checksums ---------------------------------------------------------------------
+
+CHECK = b"123456789"  # the standard check input for CRCs
+
+
+def _b64(value: int | bytes, width: int = 0) -> str:
+    raw = value if isinstance(value, bytes) else value.to_bytes(width, "big")
+    return base64.b64encode(raw).decode()
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "data", "expected"),
+    [
+        ("CRC32", CHECK, _b64(0xCBF43926, 4)),
+        ("CRC32C", CHECK, _b64(0xE3069283, 4)),
+        ("CRC64NVME", CHECK, _b64(0xAE8B14860A799888, 8)),
+        ("SHA1", CHECK, _b64(hashlib.sha1(CHECK).digest())),
+        ("SHA256", CHECK, _b64(hashlib.sha256(CHECK).digest())),
+        ("SHA512", CHECK, _b64(hashlib.sha512(CHECK).digest())),
+        ("MD5", CHECK, _b64(hashlib.md5(CHECK).digest())),
+        ("XXHASH64", b"", _b64(0xEF46DB3751D8E999, 8)),
+        ("XXHASH3", b"", _b64(0x2D06800538D394C2, 8)),
+        ("XXHASH128", b"", _b64(0x99AA06D3014798D86001C324468D497F, 16)),
+    ],
+)
+def test_body_checksum_matches_published_check_values(algorithm, data, expected):
+    ok = BodyChecksum(f"{algorithm}:{expected}")
+    for i in range(0, len(data), 4):  # fed in chunks, as bodies arrive
+        ok.update(data[i : i + 4])
+    assert ok.mismatch() == ""
+    bad = BodyChecksum(f"{algorithm}:{expected}")
+    bad.update(data + b"!")
+    assert bad.mismatch().startswith(f"{algorithm} of bytes read ")
+
+
+def test_unknown_or_missing_checksum_is_not_checked():
+    for announced in ("", "FUTURE:abc"):
+        c = BodyChecksum(announced)
+        c.update(b"anything")
+        assert c.mismatch() == ""
+
+
+def test_only_full_object_checksums_are_recorded():
+    values = {"CRC32": "AAAAAA==", "SHA256": "x"}
+    assert full_object_checksum(values.get, None) == "CRC32:AAAAAA=="
+    assert full_object_checksum(values.get, "FULL_OBJECT") == "CRC32:AAAAAA=="
+    assert full_object_checksum(values.get, "COMPOSITE") == ""
+    assert full_object_checksum({"CRC32C": "abc=-3"}.get, None) == ""  # multipart composite
+
+
+def test_object_info_from_raw_headers():
+    info = ObjectInfo.from_headers(
+        {
+            "content-length": "5",
+            "etag": '"' + md5(b"hello") + '"',
+            "last-modified": "Sun, 22 Nov 2026 00:19:01 GMT",
+            "x-amz-version-id": "v9",
+            "content-type": "text/plain",
+            "x-amz-meta-origin": "test",
+            "x-amz-storage-class": "STANDARD_IA",
+            "x-amz-tagging-count": "2",
+            "x-amz-checksum-crc64nvme": "AAAAAAAAAAA=",
+            "x-amz-server-side-encryption": "aws:kms",
+        }
+    )
+    assert (info.size, info.etag, info.version_id, info.content_type) == (
+        5,
+        md5(b"hello"),
+        "v9",
+        "text/plain",
+    )
+    assert info.last_modified == datetime(2026, 11, 22, 0, 19, 1, tzinfo=UTC)
+    assert (info.metadata, info.storage_class, info.tag_count) == (
+        {"origin": "test"},
+        "STANDARD_IA",
+        2,
+    )
+    assert info.checksum == "CRC64NVME:AAAAAAAAAAA="
+    assert not info.plain_md5_etag  # SSE-KMS: the ETag is not the MD5 of the bytes
