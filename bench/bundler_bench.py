@@ -58,11 +58,15 @@ class Run:
     objects: int
     gzip: bool = False
     repeat: int = 1  # measured in this many interleaved rounds; the fastest try counts
+    client: str = ""  # ceiling/loop: "crt" for awscrt GETs; bundler: its --get-client
 
     @property
     def label(self) -> str:
         if self.kind == "bundler":
-            return "bundler -c" if self.gzip else "bundler"
+            label = "bundler -c" if self.gzip else "bundler"
+            return label + (f" ({self.client} GETs)" if self.client else "")
+        if self.client == "crt":
+            return {"ceiling": "GET ceiling awscrt", "loop": "awscrt loop"}[self.kind]
         return {"ceiling": "GET ceiling", "loop": "boto3 loop"}[self.kind]
 
 
@@ -100,14 +104,18 @@ def bundler_scenarios(quick: bool = False) -> list[Scenario]:
     return [
         Scenario(
             "4k",
-            f"{small} x 4 KiB: per-request cost dominates; gzip on and off; ceiling, bundler "
-            "(3 interleaved rounds, fastest kept) and loop (2) repeated",
+            f"{small} x 4 KiB: per-request cost dominates; gzip on and off; boto3 and awscrt "
+            "ceilings and the bundler (3 interleaved rounds, fastest kept); the bundler with "
+            "boto3 GETs; boto3 and awscrt loops (2)",
             D4K,
             (
                 Run("ceiling", small, repeat=3),
+                Run("ceiling", small, repeat=3, client="crt"),
                 Run("bundler", small, repeat=3),
                 Run("bundler", small, gzip=True),
+                Run("bundler", small, client="boto3"),
                 Run("loop", n(300, 100), repeat=2),
+                Run("loop", n(300, 100), repeat=2, client="crt"),
             ),
         ),
         Scenario(
@@ -116,6 +124,7 @@ def bundler_scenarios(quick: bool = False) -> list[Scenario]:
             D256K,
             (
                 Run("ceiling", mid),
+                Run("ceiling", mid, client="crt"),
                 Run("bundler", mid),
                 Run("bundler", mid, gzip=True),
                 Run("loop", n(100, 40)),
@@ -125,7 +134,12 @@ def bundler_scenarios(quick: bool = False) -> list[Scenario]:
             "8m",
             f"{big} x 8 MiB: the largest objects the bundler still buffers (default --buffer)",
             D8M,
-            (Run("ceiling", big), Run("bundler", big), Run("loop", n(10, 5))),
+            (
+                Run("ceiling", big),
+                Run("ceiling", big, client="crt"),
+                Run("bundler", big),
+                Run("loop", n(10, 5)),
+            ),
         ),
         Scenario(
             "1g",
@@ -285,12 +299,16 @@ class BundlerBench:
                 if best[i] is None or row["seconds"] < best[i]["seconds"]:  # type: ignore[index]
                     best[i] = row
         rows = [r for r in best if r is not None]
-        ceiling = {r["objects"]: r for r in rows if r["kind"] == "ceiling"}
+        ceiling = {r["objects"]: r for r in rows if r["run"] == "GET ceiling"}
+        crt_ceiling = {r["objects"]: r for r in rows if r["run"] == "GET ceiling awscrt"}
         for row, rates in zip(rows, tries, strict=True):
             row["tries_objects_per_s"] = rates
-            top = ceiling.get(row["objects"])
-            if row["kind"] == "bundler" and top is not None:
-                row["vs_ceiling"] = round(row["objects_per_s"] / top["objects_per_s"], 3)
+            if row["kind"] != "bundler":
+                continue
+            for field_, tops in (("vs_ceiling", ceiling), ("vs_crt_ceiling", crt_ceiling)):
+                top = tops.get(row["objects"])
+                if top is not None:
+                    row[field_] = round(row["objects_per_s"] / top["objects_per_s"], 3)
         if len(rows) > 1 and max(repeats) > 1:
             self.settings.log("  best of each: " + "; ".join(_short(r) for r in rows))
         return rows
@@ -299,13 +317,16 @@ class BundlerBench:
         """Measure one run once."""
         py = sys.executable
         c = str(self.settings.concurrency)
+        crt = ["--crt"] if run.client == "crt" else []
         if run.kind == "ceiling":
-            cmd = [py, "-m", "bench.clients", "ceiling", "-m", uri, "--concurrency", c]
+            cmd = [py, "-m", "bench.clients", "ceiling", "-m", uri, "--concurrency", c, *crt]
         elif run.kind == "loop":
-            cmd = [py, "-m", "bench.clients", "loop", "-m", uri, "--limit", str(run.objects)]
+            cmd = [py, "-m", "bench.clients", "loop", "-m", uri, "--limit", str(run.objects), *crt]
         else:
             cmd = [py, "-m", "s3bundler", "-m", uri, "-b", ARCHIVE_BUCKET, "--concurrency", c,
                    "--no-metrics"] + (["-c"] if run.gzip else [])  # fmt: skip
+            if run.client:
+                cmd += ["--get-client", run.client]
         self.server.reset_counts()
         before = self.server.counts()
         busy0 = cpu_busy_seconds()
@@ -332,7 +353,9 @@ class BundlerBench:
         seconds = float(out.get("seconds") or m.wall)
         base = self.startup["bundler" if run.kind == "bundler" else "boto3"]
         cpu_net = max(0.0, m.cpu - base["cpu"])
-        if run.kind == "loop":  # measured in-process, after a first (warm-up) GET
+        if run.kind == "loop" or run.client == "crt":
+            # measured in-process, after a first (warm-up) GET: the awscrt ceiling's process
+            # also creates a native client the boto3 start-up baseline does not
             cpu_net = float(out["cpu"])
         src = sc.dataset.bucket
         by_bucket = after["by_bucket"]
@@ -366,6 +389,7 @@ class BundlerBench:
             "replayed": after["replayed"],
             "server_cpu": round(after["cpu_seconds"] - before["cpu_seconds"], 3),
             "vs_ceiling": None,
+            "vs_crt_ceiling": None,
         }
 
     def _bundler_outcome(self, row: dict[str, Any], uri: str, m: Measured) -> None:
@@ -412,12 +436,16 @@ def cpu_busy_seconds() -> float:
 
 
 def _short(row: dict[str, Any]) -> str:
-    ratio = f" ({row['vs_ceiling']:.0%})" if row.get("vs_ceiling") else ""
+    ratio = "".join(
+        f" ({row[f]:.0%}{tag})"
+        for f, tag in (("vs_ceiling", ""), ("vs_crt_ceiling", " awscrt"))
+        if row.get(f)
+    )
     return f"{row['run']} {row['objects_per_s']:.0f} obj/s{ratio}"
 
 
 def _one_line(row: dict[str, Any]) -> str:
-    ratio = f" = {row['vs_ceiling']:.0%} of ceiling" if row.get("vs_ceiling") else ""
+    ratio = f" = {row['vs_ceiling']:.0%} of boto3 ceiling" if row.get("vs_ceiling") else ""
     load = row.get("background_cores") or 0
     busy = f"  [other load {load:.1f} cores]" if load >= 0.2 else ""
     return (

@@ -1,17 +1,20 @@
 """The reference clients the bundler is measured against, each run as its own process so its
 CPU and peak RSS are measured exactly like the bundler's:
 
-    python -m bench.clients ceiling -m s3://BUCKET/KEY.index --concurrency 32
-    python -m bench.clients loop    -m s3://BUCKET/KEY.index --limit 300
+    python -m bench.clients ceiling -m s3://BUCKET/KEY.index --concurrency 32 [--crt]
+    python -m bench.clients loop    -m s3://BUCKET/KEY.index --limit 300 [--crt]
     python -m bench.clients startup -m s3://BUCKET/KEY.index [--bundler-imports]
 
 - ``ceiling``: every object of the sub-manifest fetched by plain concurrent GETs -- one boto3
   client with ``max_pool_connections = concurrency``, a ThreadPoolExecutor of that size, each
   body read whole -- and nothing else (no tar, no MD5, no upload). What the bundler could reach
-  at best with the same concurrency on the same machine.
+  at best with the same concurrency on the same machine. With ``--crt``: the same GETs through
+  awscrt's S3 client (at most ``concurrency`` connections, bodies counted and dropped), the
+  client the bundler uses by default -- the stricter ceiling.
 - ``loop``: a plain sequential ``get_object(...)["Body"].read()`` loop over the first
-  ``--limit`` objects: the CPU cost of one GET with boto3, without threads. Its CPU is
-  measured in-process, after the sub-manifest's GET (so no start-up cost is included).
+  ``--limit`` objects: the CPU cost of one GET with boto3, without threads (``--crt``: one
+  awscrt GET at a time). Its CPU is measured in-process, after the sub-manifest's GET (so no
+  start-up cost is included).
 - ``startup``: imports, a client, and the one GET of the sub-manifest every run starts with,
   then exit: the fixed cost subtracted from a process's CPU to get its CPU per object.
 
@@ -76,6 +79,104 @@ def loop(manifest: str, limit: int) -> dict[str, Any]:
     }
 
 
+class PlainCrt:
+    """awscrt GETs with nothing on top: the request s3bundler.crt_fetcher sends, bodies only
+    counted."""
+
+    def __init__(self, boto_client: Any, concurrency: int) -> None:
+        import os
+
+        from awscrt import auth, io, s3
+
+        from s3bundler.crt_fetcher import resolve_target
+
+        self._resolve = resolve_target
+        self._boto = boto_client
+        self._targets: dict[str, Any] = {}
+        loop = io.EventLoopGroup(1)
+        tls = io.TlsContextOptions()
+        if os.environ.get("AWS_CA_BUNDLE"):
+            tls.override_default_trust_store_from_path(ca_filepath=os.environ["AWS_CA_BUNDLE"])
+        import boto3
+
+        creds = boto3.session.Session().get_credentials().get_frozen_credentials()
+        https = boto_client.meta.endpoint_url.startswith("https")
+        self._s3 = s3
+        self.client = s3.S3Client(
+            bootstrap=io.ClientBootstrap(loop, io.DefaultHostResolver(loop)),
+            region=boto_client.meta.region_name,
+            credential_provider=auth.AwsCredentialsProvider.new_static(
+                creds.access_key, creds.secret_key, creds.token
+            ),
+            tls_mode=s3.S3RequestTlsMode.ENABLED if https else s3.S3RequestTlsMode.DISABLED,
+            tls_connection_options=(
+                io.ClientTlsContext(tls).new_connection_options() if https else None
+            ),
+            max_active_connections_override=concurrency,
+        )
+
+    def start(self, entry: Any) -> Any:
+        """Start one GET; returns a Future of the body length."""
+        from concurrent.futures import Future
+
+        from awscrt import http
+
+        target = self._targets.get(entry.bucket)
+        if target is None:
+            target = self._targets[entry.bucket] = self._resolve(self._boto, entry.bucket)
+        fut: Future[int] = Future()
+        got = [0]
+
+        def on_body(chunk: bytes, **_: Any) -> None:
+            got[0] += len(chunk)
+
+        def on_done(error: Any, status_code: int | None = None, **_: Any) -> None:
+            if error is not None or status_code != 200:
+                fut.set_exception(RuntimeError(f"{entry.key}: {status_code} {error}"))
+            else:
+                fut.set_result(got[0])
+
+        headers = http.HttpHeaders([("Host", target.host), ("x-amz-checksum-mode", "ENABLED")])
+        self.client.make_request(
+            type=self._s3.S3RequestType.DEFAULT,
+            operation_name="GetObject",
+            request=http.HttpRequest("GET", target.path(entry), headers),
+            on_body=on_body,
+            on_done=on_done,
+        )
+        return fut
+
+
+def crt_ceiling(manifest: str, concurrency: int) -> dict[str, Any]:
+    s3 = _client(4)
+    entries = _entries(s3, manifest)
+    crt = PlainCrt(s3, concurrency)
+    crt.start(entries[0]).result()  # connection and target lookup, as the boto3 ceiling's pool
+    t0, c0 = time.monotonic(), time.process_time()
+    total = sum(f.result() for f in [crt.start(e) for e in entries])
+    return {
+        "objects": len(entries),
+        "bytes": total,
+        "seconds": time.monotonic() - t0,
+        "cpu": time.process_time() - c0,
+    }
+
+
+def crt_loop(manifest: str, limit: int) -> dict[str, Any]:
+    s3 = _client(1)
+    entries = _entries(s3, manifest)[:limit]
+    crt = PlainCrt(s3, 1)
+    crt.start(entries[0]).result()  # warm-up, as the boto3 loop's first GET
+    t0, c0 = time.monotonic(), time.process_time()
+    total = sum(crt.start(e).result() for e in entries)
+    return {
+        "objects": len(entries),
+        "bytes": total,
+        "seconds": time.monotonic() - t0,
+        "cpu": time.process_time() - c0,
+    }
+
+
 def startup(manifest: str, bundler_imports: bool) -> dict[str, Any]:
     if bundler_imports:
         # what python -m s3bundler imports
@@ -92,11 +193,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--limit", type=int, default=300)
     p.add_argument("--bundler-imports", action="store_true")
+    p.add_argument("--crt", action="store_true", help="GET with awscrt's S3 client, not boto3")
     args = p.parse_args(argv)
     if args.mode == "ceiling":
-        out = ceiling(args.manifest, args.concurrency)
+        out = (crt_ceiling if args.crt else ceiling)(args.manifest, args.concurrency)
     elif args.mode == "loop":
-        out = loop(args.manifest, args.limit)
+        out = (crt_loop if args.crt else loop)(args.manifest, args.limit)
     else:
         out = startup(args.manifest, args.bundler_imports)
     print(json.dumps(out))

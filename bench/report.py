@@ -19,13 +19,17 @@ def _fmt(value: Any, spec: str = "", none: str = "–") -> str:
 def bundler_table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| scenario | run | objects | size | seconds | obj/s | MB/s | CPU s / 1k obj "
-        "| peak RSS MiB | GET / obj | tagging / obj | parts | other req | vs ceiling |"
+        "| peak RSS MiB | GET / obj | tagging / obj | parts | other req "
+        "| vs ceiling boto3 / awscrt |"
     )
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in rows:
         parts = r["upload_parts"] if r["kind"] == "bundler" else None
         other = r["other_requests"] if r["kind"] == "bundler" else None
-        ratio = f"{r['vs_ceiling']:.0%}" if r.get("vs_ceiling") else None
+        ratio = " / ".join(
+            f"{r[f]:.0%}" if r.get(f) else "–" for f in ("vs_ceiling", "vs_crt_ceiling")
+        )
+        ratio = None if ratio == "– / –" else ratio
         lines.append(
             f"| {r['scenario']} | {r['run']} | {r['objects']:,} | {format_size(r['object_size'])} "
             f"| {r['seconds']:.2f} | {_fmt(r['objects_per_s'], ',.0f')} "
@@ -60,22 +64,40 @@ def targets(bundler: list[dict[str, Any]], grouper: list[dict[str, Any]]) -> lis
     def add(name: str, measured: str, met: bool | None) -> None:
         out.append({"target": name, "measured": measured, "met": met})
 
-    b4k, ceil4k = _find(bundler, "4k", "bundler"), _find(bundler, "4k", "GET ceiling")
-    if b4k and ceil4k:
+    b4k = _find(bundler, "4k", "bundler")
+    ceilings = [
+        c
+        for c in (_find(bundler, "4k", "GET ceiling"), _find(bundler, "4k", "GET ceiling awscrt"))
+        if c
+    ]
+    if b4k and ceilings:
+        # Judged against the faster ceiling: the same GETs with the best client we have.
+        top = max(ceilings, key=lambda c: c["objects_per_s"])
+        ratio = b4k["objects_per_s"] / top["objects_per_s"]
         add(
             "bundler >= 90% of the concurrent-GET ceiling (4 KiB objects)",
-            f"{b4k['vs_ceiling']:.0%} ({b4k['objects_per_s']:,.0f} vs "
-            f"{ceil4k['objects_per_s']:,.0f} obj/s)",
-            b4k["vs_ceiling"] >= 0.9,
+            f"{ratio:.0%} of the faster ceiling ({b4k['objects_per_s']:,.0f} vs "
+            + ", ".join(f"{c['run']} {c['objects_per_s']:,.0f}" for c in ceilings)
+            + " obj/s)",
+            ratio >= 0.9,
         )
     else:
         add("bundler >= 90% of the concurrent-GET ceiling (4 KiB objects)", "not run", None)
 
     loop4k = _find(bundler, "4k", "boto3 loop")
     if b4k and loop4k:
+        also = [
+            f"{r['run']} {r['cpu_s_per_1k']:.2f} ms"
+            for r in (
+                _find(bundler, "4k", "awscrt loop"),
+                _find(bundler, "4k", "bundler (boto3 GETs)"),
+            )
+            if r
+        ]
         add(
             "client CPU per small object <= a plain boto3 get_object loop",
-            f"{b4k['cpu_s_per_1k']:.2f} ms vs {loop4k['cpu_s_per_1k']:.2f} ms per object",
+            f"{b4k['cpu_s_per_1k']:.2f} ms vs {loop4k['cpu_s_per_1k']:.2f} ms per object"
+            + (f" ({'; '.join(also)})" if also else ""),
             b4k["cpu_s_per_1k"] <= loop4k["cpu_s_per_1k"],
         )
     else:
