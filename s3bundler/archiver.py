@@ -57,7 +57,7 @@ from s3bundler.objects import (
 from s3bundler.report import ManifestReport, report_key
 from s3bundler.tarstream import GzipMembers, MemberPosition, TarStream
 from s3common.aws import AWS_ERRORS, NOT_FOUND_CODES, error_code, read_failed, write_failed
-from s3common.errors import ExitCode, InputDataError
+from s3common.errors import DownloadError, ExitCode, InputDataError
 from s3common.metrics import BYTES, COUNT, SECONDS, Metrics
 from s3common.s3uri import S3Uri
 from s3common.submanifest import LEGACY_FIELDS, ManifestEntry, read_manifest
@@ -78,6 +78,7 @@ class BundlerConfig:
     concurrency: int = 32
     buffer_bytes: int = 64 * MiB  # budget for downloaded-but-not-yet-written objects
     stream_threshold: int = 8 * MiB  # larger objects are streamed, not buffered
+    get_stall_seconds: float = 300.0  # waiting longer for the next buffered object fails
     upload_concurrency: int = 3
     copy_concurrency: int = 4
     copy_multipart_threshold: int = 5 * GiB
@@ -241,7 +242,7 @@ class ManifestJob:
                     self._stream_member(entry)
                     continue
                 try:
-                    self._write_fetched(self._result_of(fut))
+                    self._write_fetched(self._result_of(fut, cfg.get_stall_seconds))
                 except ObjectFailed as failure:
                     self._failed(entry, failure.reason, failure.detail)
                 except TooBigToBuffer:
@@ -258,14 +259,23 @@ class ManifestJob:
         self._tar.close()
         self._upload.close()
 
-    def _result_of(self, fut: Future[Fetched]) -> Fetched:
+    def _result_of(self, fut: Future[Any], stall_limit: float | None = None) -> Any:
+        """The future's result, watching for a stop signal; a wait longer than ``stall_limit``
+        seconds cancels it and fails the manifest (DownloadError, the message is redelivered)
+        rather than holding it forever."""
+        waited = 0.0
         while True:
             if self.cancel.is_set():
                 raise Cancelled()
             try:
                 return fut.result(timeout=0.5)
             except FutureTimeout:
-                continue
+                waited += 0.5
+                if stall_limit is not None and waited >= stall_limit:
+                    fut.cancel()
+                    raise DownloadError(
+                        f"{self.manifest}: no object arrived for {waited:.0f}s; giving up"
+                    ) from None
 
     def _write_fetched(self, f: Fetched) -> None:
         assert self._tar is not None
@@ -355,7 +365,7 @@ class ManifestJob:
 
     def _collect_copy(self, entry: ManifestEntry, fut: Future[Copied]) -> None:
         try:
-            copied = self._result_of(fut)  # type: ignore[arg-type]
+            copied = self._result_of(fut)
         except ObjectFailed as failure:
             self._failed(entry, failure.reason, failure.detail)
             return

@@ -6,7 +6,7 @@
 #      background (log: $CACHE/dockerd.log), waiting for its socket;
 #   2. base image $BASE_TAG: reuse it if the engine has it; else import the root file system
 #      tarball cached at $CACHE/$TARBALL; else build that tarball with debootstrap (Debian
-#      bookworm minbase + python3 + python3-venv, from the mirror this machine's apt uses);
+#      bookworm minbase + python3 + python3-venv + ca-certificates, from the mirror this machine's apt uses);
 #   3. docker-registry (Debian package), for the container tests' push to a local registry;
 #   4. dangling images (earlier builds) older than a day are pruned, so disk use stays bounded.
 #
@@ -14,13 +14,13 @@
 # Prints timings, and `BASE_IMAGE=<tag>` as its last line on success.
 # Exit 0: engine and base image ready; 1: not possible here (the reason is printed).
 # Environment: S3BUNDLER_CI_CACHE (default /var/cache/s3bundler-ci), S3BUNDLER_BASE_TAG
-# (default s3bundler-base:bookworm).
+# (default s3bundler-base:bookworm-ca).
 set -euo pipefail
 
 CACHE=${S3BUNDLER_CI_CACHE:-/var/cache/s3bundler-ci}
-BASE_TAG=${S3BUNDLER_BASE_TAG:-s3bundler-base:bookworm}
+BASE_TAG=${S3BUNDLER_BASE_TAG:-s3bundler-base:bookworm-ca}
 SUITE=bookworm  # Debian 12: Python 3.11, the version the wheelhouse is built for
-TARBALL=rootfs-$SUITE-python3.tar
+TARBALL=rootfs-$SUITE-python3-ca.tar
 DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 say() { printf 'prepare_docker: %s\n' "$*" >&2; }
@@ -102,9 +102,9 @@ build_rootfs_tarball() {
   local mirror dir
   mirror=$(debian_mirror)
   dir=$(mktemp -d /var/tmp/s3bundler-rootfs.XXXXXX)
-  say "debootstrap $SUITE (minbase + python3 + python3-venv) from $mirror"
+  say "debootstrap $SUITE (minbase + python3 + python3-venv + ca-certificates) from $mirror"
   local t0=$SECONDS
-  if ! debootstrap --variant=minbase --include=python3,python3-venv \
+  if ! debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
       "$SUITE" "$dir" "$mirror" >"$CACHE/debootstrap.log" 2>&1; then
     tail -n 20 "$CACHE/debootstrap.log" >&2
     rm -rf "$dir"

@@ -54,8 +54,11 @@ def _buckets(s3, *roles: str) -> list[str]:
 def test_image_properties(docker_client, images, aws):
     """Non-root, no compilers or pip, small on top of the base, and the entrypoint takes the
     CLI's own arguments (exit codes included)."""
+    # awscrt (the bundler's GET client) trusts the system's CA store, not certifi
     probe = (
-        "import os, shutil; print(os.getuid(), os.getgid(), "
+        "import os, shutil; "
+        "assert os.path.getsize('/etc/ssl/certs/ca-certificates.crt') > 10000, 'no CA store'; "
+        "print(os.getuid(), os.getgid(), "
         "[c for c in ('gcc', 'cc', 'c++', 'g++', 'clang', 'make', 'pip', 'pip3') "
         "if shutil.which(c)])"
     )
