@@ -77,8 +77,8 @@ class IndexRow:
 
     def cells(self) -> list[str]:
         out: list[str] = []
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in INDEX_COLUMNS:  # the field order (asserted below)
+            value = getattr(self, name)
             if value is None:
                 out.append("")
             elif isinstance(value, dict):
