@@ -95,6 +95,7 @@ class GrouperResult:
 def run_grouper(options: GrouperOptions) -> GrouperResult:
     """Run the whole grouping; raises S3BundlerError subclasses on every expected failure."""
     started = time.monotonic()
+    return_freed_memory()
     session = aws.make_session(options.region, options.profile)
     # No SHA-256 of upload bodies on plain-HTTP endpoints either (over HTTPS botocore already
     # sends them unsigned, with a CRC32 checksum): it cost ~0.8 ms of CPU per sub-manifest.
@@ -172,6 +173,14 @@ def run_grouper(options: GrouperOptions) -> GrouperResult:
         deleted=len(deleted),
         seconds=time.monotonic() - started,
     )
+
+
+def return_freed_memory() -> None:
+    """Have Arrow's allocator return freed memory to the system at once, if it is jemalloc (see
+    s3grouper/__init__.py): the grouper frees each batch's buffers within milliseconds, so
+    keeping them for jemalloc's default decay time only raises peak RSS."""
+    if pa.default_memory_pool().backend_name == "jemalloc":
+        pa.jemalloc_set_decay_ms(0)
 
 
 def _notes(manifest: InventoryManifest, row_filter: RowFilter) -> list[str]:
