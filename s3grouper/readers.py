@@ -7,9 +7,10 @@ filtering and writing never care which format the report was in.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -39,7 +40,12 @@ NORMALIZED = pa.schema(
     ]
 )
 
-CSV_BLOCK_SIZE = 4 * 1024 * 1024
+# Arrow's streaming CSV reader reads up to 32 blocks ahead of its consumer, on its I/O thread
+# (not configurable): with 4 MiB blocks up to 128 MiB of a large data file sat in memory,
+# waiting. Small blocks bound that to 32 MiB; they are normalized a few at a time, so the
+# per-batch work stays as cheap as with large blocks.
+CSV_BLOCK_SIZE = 1024 * 1024
+CSV_BLOCKS_PER_BATCH = 4
 TYPED_BATCH_ROWS = 64 * 1024  # Parquet batches; ORC stripes are normalized in slices of this
 
 _ESCAPE_RUN = re.compile(r"%[0-9A-F]{2}(?:%[0-9A-F]{2})*")  # a literal first: 3x faster scan
@@ -189,7 +195,7 @@ def _is_timestamp(text: str | None) -> bool:
 
 
 def normalize_csv(
-    batch: pa.RecordBatch, source_bucket: str, source: str, first_row: int
+    batch: pa.RecordBatch | pa.Table, source_bucket: str, source: str, first_row: int
 ) -> pa.Table:
     """A batch of all-string CSV columns (as S3 writes them) -> the normalized table."""
     rows = _Rows(source, first_row)
@@ -280,17 +286,21 @@ def read_csv(
         with pa.OSFile(path) as raw:
             data = pa.CompressedInputStream(raw, "gzip") if gzipped else raw
             reader = pcsv.open_csv(data, read_options=read_opts, convert_options=convert)
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    break
+            for blocks in _batched(reader, CSV_BLOCKS_PER_BATCH):
+                batch = pa.Table.from_batches(blocks)
                 yield normalize_csv(batch, source_bucket, source, first_row)
                 first_row += batch.num_rows
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
         raise InputDataError(f"{source}: not a CSV inventory file: {_one_line(exc)}") from None
     except OSError as exc:  # zlib: not gzip, truncated
         raise InputDataError(f"{source}: cannot decompress: {_one_line(exc)}") from None
+
+
+def _batched(batches: Iterable[pa.RecordBatch], n: int) -> Iterator[list[pa.RecordBatch]]:
+    """``n`` batches at a time (fewer at the end)."""
+    it = iter(batches)
+    while group := list(itertools.islice(it, n)):
+        yield group
 
 
 def read_parquet(

@@ -133,6 +133,19 @@ def read_csv(tmp_path):
     return read
 
 
+def test_csv_read_in_small_blocks_gives_every_row_in_order(read_csv, monkeypatch):
+    lines = [f'"b","k{i}","{i}"\n' for i in range(200)]
+    monkeypatch.setattr(readers, "CSV_BLOCK_SIZE", 256)  # ~16 rows a block
+    monkeypatch.setattr(readers, "CSV_BLOCKS_PER_BATCH", 3)
+    tables = read_csv(csv_body(lines))
+    blocks = -(-sum(len(line) for line in lines) // 256)
+    assert len(tables) == -(-blocks // 3)  # blocks were normalized 3 at a time
+    assert [k for t in tables for k in t.column("key").to_pylist()] == [f"k{i}" for i in range(200)]
+    lines[150] = '"b","k150","x"\n'  # the row number counts across batches
+    with pytest.raises(InputDataError, match=r"row 151: Size is not a number: 'x'"):
+        read_csv(csv_body(lines))
+
+
 def test_size_not_a_number_names_file_and_row(read_csv):
     body = csv_body(['"b","k1","1"\n', '"b","k2","12x"\n'])
     with pytest.raises(InputDataError, match=r"s3://inv/data/x.csv.gz: row 2: Size .*'12x'"):
