@@ -46,7 +46,10 @@ NORMALIZED = pa.schema(
 # per-batch work stays as cheap as with large blocks.
 CSV_BLOCK_SIZE = 1024 * 1024
 CSV_BLOCKS_PER_BATCH = 4
-TYPED_BATCH_ROWS = 64 * 1024  # Parquet batches; ORC stripes are normalized in slices of this
+# Parquet batches; ORC stripes are normalized in slices of this. Like the CSV batches (~25K rows
+# each), small enough that the few batches in flight (read ahead, normalized, encoded) stay small:
+# 64K-row batches cost ~30 MiB more peak RSS, for no less CPU.
+TYPED_BATCH_ROWS = 32 * 1024
 
 _ESCAPE_RUN = re.compile(r"%[0-9A-F]{2}(?:%[0-9A-F]{2})*")  # a literal first: 3x faster scan
 _SAMPLE = 1000
