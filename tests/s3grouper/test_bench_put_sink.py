@@ -36,8 +36,14 @@ def test_sunk_put_is_checked_counted_and_answers_head(server, s3):
     # no checksum given: over HTTPS botocore streams it aws-chunked with a CRC32 trailer
     s3.put_object(Bucket="sinktest", Key="run/a.0.index", Body=body, Metadata={"m": "v"})
     s3.put_object(Bucket="sinktest", Key="run/a.1.index", Body=body, ChecksumCRC32=_crc(body))
+    md5 = hashlib.md5(body)
+    content_md5 = base64.b64encode(md5.digest()).decode()
+    s3.put_object(Bucket="sinktest", Key="run/a.2.index", Body=body, ContentMD5=content_md5)
+    etag = s3.head_object(Bucket="sinktest", Key="run/a.2.index")["ETag"]
+    assert etag == f'"{md5.hexdigest()}"'  # checked, so it can be the ETag
     sunk = server.counts()["put_sink_objects"]
     assert sunk["sinktest/run/a.0.index"]["size"] == len(body)
+    assert sunk["sinktest/run/a.0.index"]["crc32"] == _crc(body)
     assert sunk["sinktest/run/a.0.index"]["lines"] == 3
     assert sunk["sinktest/run/a.1.index"]["lines"] == 3
     head = s3.head_object(Bucket="sinktest", Key="run/a.0.index")
