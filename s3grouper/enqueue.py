@@ -9,6 +9,8 @@ import hashlib
 import json
 import logging
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from s3common.aws import AWS_ERRORS, api_failed, error_code
@@ -41,8 +43,10 @@ def message_body(bucket: str, key: str) -> str:
 
 
 class QueueSender:
-    """Buffers locations and sends them 10 per call; failed entries are retried, never
-    dropped: if they keep failing, AwsApiError names them."""
+    """Buffers locations and sends them 10 per call, in order, from a background thread (so
+    the grouping does not wait for SQS); failed entries are retried, never dropped: if they
+    keep failing, AwsApiError names them, raised by the next ``add`` or by ``flush``.
+    ``close`` (or leaving the context) abandons what was not sent yet."""
 
     def __init__(self, sqs: Any, queue_url: str, pause: float = 0.5) -> None:
         self.sqs = sqs
@@ -51,16 +55,36 @@ class QueueSender:
         self.pause = pause
         self.sent = 0
         self._pending: list[tuple[str, str]] = []
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enqueue")
+        self._sending: deque[Future[None]] = deque()
+
+    def __enter__(self) -> QueueSender:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def add(self, bucket: str, key: str) -> None:
         self._pending.append((bucket, key))
         if len(self._pending) >= BATCH:
-            self.flush()
+            self._submit()
+        while self._sending and self._sending[0].done():
+            self._sending.popleft().result()  # an earlier batch's failure, raised here
 
     def flush(self) -> None:
+        """Send everything added; wait until it is sent (raising the first failure)."""
+        self._submit()
+        while self._sending:
+            self._sending[0].result()
+            self._sending.popleft()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
-            self._send(batch)
+            self._sending.append(self._pool.submit(self._send, batch))
 
     def _entry(self, n: int, bucket: str, key: str) -> dict[str, str]:
         entry = {"Id": str(n), "MessageBody": message_body(bucket, key)}

@@ -113,66 +113,67 @@ def run_grouper(options: GrouperOptions) -> GrouperResult:
     if options.queue:
         sqs = aws.make_client(session, "sqs")
         sender = QueueSender(sqs, resolve_queue_url(sqs, options.queue))
-    writer = SubmanifestWriter(
-        s3,
-        options.bucket,
-        options.prefix,
-        base,
-        run_id(inventory, described),
-        force=options.force,
-        on_written=None if sender is None else (lambda key: sender.add(options.bucket, key)),
-    )
-    with writer:
-        writer.check_bucket()
-        writer.scan()
-        previous = writer.check_previous(inventory, described)
-
-        data_files = DataFiles(s3, manifest)
-        data_files.verify_all()
-
-        run = _Run(manifest, data_files, options, writer, sender, resend=previous is None)
-        try:
-            run.group()
-            writer.flush()
-        except S3BundlerError:
-            writer.rollback()  # a failed run leaves no new sub-manifests behind
-            raise
-
-    deleted = writer.delete_stale(run.grouper.groups) if options.force else []
-    if sender is not None:
-        sender.flush()
-    summary = JobSummary(
-        inventory=inventory,
-        source_bucket=manifest.source_bucket,
-        manifest_bucket=options.bucket,
-        manifest_prefix=options.prefix.strip("/"),
-        base_name=base,
-        options=described,
-        manifests=run.grouper.groups,
-        objects=run.grouper.total_objects,
-        bytes=run.grouper.total_bytes,
-        skipped=dict(run.filter.skipped),
-        created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-    )
-    writer.write_summary(summary, previous)
-    if options.metrics:
-        Metrics(aws.make_client(session, "cloudwatch")).publish(
-            {
-                "ObjectsGrouped": (summary.objects, COUNT),
-                "BytesGrouped": (summary.bytes, BYTES),
-                "ManifestsWritten": (len(writer.written), COUNT),
-            }
+    with sender if sender is not None else contextlib.nullcontext():
+        writer = SubmanifestWriter(
+            s3,
+            options.bucket,
+            options.prefix,
+            base,
+            run_id(inventory, described),
+            force=options.force,
+            on_written=None if sender is None else (lambda key: sender.add(options.bucket, key)),
         )
-    for note in _notes(manifest, run.filter):  # after the work, so errors stay one line
-        log.warning("%s: %s", manifest.uri, note)
-    return GrouperResult(
-        summary=summary,
-        summary_uri=S3Uri(options.bucket, writer.summary_key),
-        written=len(writer.written),
-        kept=len(writer.kept),
-        deleted=len(deleted),
-        seconds=time.monotonic() - started,
-    )
+        with writer:
+            writer.check_bucket()
+            writer.scan()
+            previous = writer.check_previous(inventory, described)
+
+            data_files = DataFiles(s3, manifest)
+            data_files.verify_all()
+
+            run = _Run(manifest, data_files, options, writer, sender, resend=previous is None)
+            try:
+                run.group()
+                writer.flush()
+            except S3BundlerError:
+                writer.rollback()  # a failed run leaves no new sub-manifests behind
+                raise
+
+        deleted = writer.delete_stale(run.grouper.groups) if options.force else []
+        if sender is not None:
+            sender.flush()
+        summary = JobSummary(
+            inventory=inventory,
+            source_bucket=manifest.source_bucket,
+            manifest_bucket=options.bucket,
+            manifest_prefix=options.prefix.strip("/"),
+            base_name=base,
+            options=described,
+            manifests=run.grouper.groups,
+            objects=run.grouper.total_objects,
+            bytes=run.grouper.total_bytes,
+            skipped=dict(run.filter.skipped),
+            created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        )
+        writer.write_summary(summary, previous)
+        if options.metrics:
+            Metrics(aws.make_client(session, "cloudwatch")).publish(
+                {
+                    "ObjectsGrouped": (summary.objects, COUNT),
+                    "BytesGrouped": (summary.bytes, BYTES),
+                    "ManifestsWritten": (len(writer.written), COUNT),
+                }
+            )
+        for note in _notes(manifest, run.filter):  # after the work, so errors stay one line
+            log.warning("%s: %s", manifest.uri, note)
+        return GrouperResult(
+            summary=summary,
+            summary_uri=S3Uri(options.bucket, writer.summary_key),
+            written=len(writer.written),
+            kept=len(writer.kept),
+            deleted=len(deleted),
+            seconds=time.monotonic() - started,
+        )
 
 
 def return_freed_memory() -> None:

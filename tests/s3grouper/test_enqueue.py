@@ -1,4 +1,5 @@
 import json
+import threading
 
 import pytest
 
@@ -69,6 +70,41 @@ def test_sender_fault_raises_at_once():
     with pytest.raises(AwsApiError, match="InternalError"):
         sender.flush()
     assert len(sqs.calls) == 1
+
+
+class SlowSqs(FakeSqs):
+    """Each call waits until ``go`` is set."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.go = threading.Event()
+
+    def send_message_batch(self, QueueUrl, Entries):
+        assert self.go.wait(10)
+        return super().send_message_batch(QueueUrl, Entries)
+
+
+def test_batches_are_sent_in_the_background_in_order():
+    sqs = SlowSqs()
+    with QueueSender(sqs, "https://q/url", pause=0) as sender:
+        for n in range(35):
+            sender.add("b", f"k{n}")  # does not wait for SQS (it would wait 10 s and fail)
+        assert sqs.received == []
+        sqs.go.set()
+        sender.flush()
+    assert bodies(sqs) == [{"Bucket": "b", "Key": f"k{n}"} for n in range(35)]
+    assert [len(c) for c in sqs.calls] == [10, 10, 10, 5] and sender.sent == 35
+
+
+def test_a_background_failure_is_raised_by_a_later_add():
+    sqs = FakeSqs(fail=[set(range(10))] * 5)  # the first batch keeps failing
+    with QueueSender(sqs, "https://q/url", pause=0) as sender:
+        for n in range(10):
+            sender.add("b", f"k{n}")
+        with pytest.raises(AwsApiError, match=r"10 message\(s\) not sent, first .*k0"):
+            for n in range(10, 10_000):
+                sender.add("b", f"k{n}")
+                threading.Event().wait(0.001)
 
 
 def test_fifo_queue_entries_have_group_and_dedup_ids():
