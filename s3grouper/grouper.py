@@ -39,6 +39,7 @@ from s3grouper.writer import SubmanifestWriter, run_id
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "s3grouper-output"
+FREED_MEMORY_DECAY_MS = 100
 DEFAULT_NAME = "manifest"
 
 
@@ -177,11 +178,12 @@ def run_grouper(options: GrouperOptions) -> GrouperResult:
 
 
 def return_freed_memory() -> None:
-    """Have Arrow's allocator return freed memory to the system at once, if it is jemalloc (see
+    """Have Arrow's allocator return freed memory to the system soon, if it is jemalloc (see
     s3grouper/__init__.py): the grouper frees each batch's buffers within milliseconds, so
-    keeping them for jemalloc's default decay time only raises peak RSS."""
+    keeping them for jemalloc's default decay time (1 s) only raises peak RSS. 0 (at once)
+    saved another ~25 MiB for ~0.35 CPU-s more per million rows (page faults)."""
     if pa.default_memory_pool().backend_name == "jemalloc":
-        pa.jemalloc_set_decay_ms(0)
+        pa.jemalloc_set_decay_ms(FREED_MEMORY_DECAY_MS)
 
 
 def _notes(manifest: InventoryManifest, row_filter: RowFilter) -> list[str]:
