@@ -406,12 +406,17 @@ class _Get:
         self._resolve(None if exc else retry.result(), exc=exc)
 
     def _resolve(self, result: Fetched | None = None, exc: BaseException | None = None) -> None:
-        if not self.fut.set_running_or_notify_cancel():
+        # Break the cycle future -> request -> callbacks -> this -> future first: cyclic garbage
+        # waits for the garbage collector, and with it every object's bytes (200 x 8 MiB
+        # objects once held 1.7 GB).
+        fut, self.fut, self.request = self.fut, None, None  # type: ignore[assignment]
+        fut.request = None
+        if not fut.set_running_or_notify_cancel():
             return  # cancelled by the archiver
         if exc is not None:
-            self.fut.set_exception(exc)
+            fut.set_exception(exc)
         else:
-            self.fut.set_result(result)  # type: ignore[arg-type]
+            fut.set_result(result)  # type: ignore[arg-type]
 
 
 def _error_fields(body: bytes) -> tuple[str, str, str]:

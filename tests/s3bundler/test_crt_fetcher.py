@@ -318,3 +318,24 @@ def test_cancelled_future_is_left_alone(scripted):
     finally:
         crt.close()  # waits for the request; must not raise InvalidStateError in a callback
     assert fut.cancelled()
+
+
+def test_an_object_is_freed_as_soon_as_its_future_is_dropped(s3, bucket):
+    """No reference cycle keeps a fetched object's bytes alive until the garbage collector
+    runs (it once held every 8 MiB object of a manifest: 1.7 GB)."""
+    import gc
+    import weakref
+
+    s3.put_object(Bucket=bucket, Key="o", Body=b"z" * 100_000)
+    crt = crt_for(s3)
+    gc.disable()
+    try:
+        fut = crt.submit(ManifestEntry(bucket, "o", 100_000), 1 << 20)
+        got = fut.result(timeout=30)
+        assert len(got.data) == 100_000
+        ref = weakref.ref(got)
+        del got, fut
+        assert ref() is None
+    finally:
+        gc.enable()
+        crt.close()
