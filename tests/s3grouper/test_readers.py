@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote_plus, unquote_plus
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from s3common.errors import InputDataError
@@ -114,6 +115,16 @@ def test_typed_files_read_in_small_batches_give_the_same_rows(fmt, tmp_path, mon
     whole = read(fmt, ROWS, fx.DEFAULT_FIELDS, tmp_path)
     monkeypatch.setattr(readers, "TYPED_BATCH_ROWS", 3)  # ORC: slices of each stripe
     assert read(fmt, ROWS, fx.DEFAULT_FIELDS, tmp_path).equals(whole)
+
+
+def test_parquet_read_one_row_group_at_a_time(tmp_path, monkeypatch):
+    path = tmp_path / "x.parquet"
+    keys = [f"k{i}" for i in range(11)]
+    pq.write_table(pa.table({"key": keys, "size": list(range(11))}), path, row_group_size=4)
+    monkeypatch.setattr(readers, "TYPED_BATCH_ROWS", 3)
+    tables = list(readers.read_parquet(str(path), ("key", "size"), "src", "s3://inv/x"))
+    assert [t.num_rows for t in tables] == [3, 1, 3, 1, 3]  # no batch spans two row groups
+    assert [k for t in tables for k in t.column("key").to_pylist()] == keys
 
 
 # --- CSV specifics ---------------------------------------------------------------------------
