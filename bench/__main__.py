@@ -105,7 +105,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--http", action="store_true", help="plain HTTP endpoint (botocore then signs bodies)"
     )
     p.add_argument(
-        "--no-sink", action="store_true", help="archive uploads go to moto (stored, slower)"
+        "--no-sink",
+        action="store_true",
+        help="archive parts and the grouper's sub-manifests go to moto (stored, slower)",
     )
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = p.parse_args(argv)
@@ -141,7 +143,14 @@ def run(
             s3 = server.client()
             for name, fmt, n in grouper:
                 g = grouper_case(
-                    server, s3, fmt, n, latency_ms=settings.latency_ms, scenario=name, log=log
+                    server,
+                    s3,
+                    fmt,
+                    n,
+                    latency_ms=settings.latency_ms,
+                    scenario=name,
+                    log=log,
+                    put_sink=sink,
                 )
                 log(
                     f"  {name} {fmt} {n:,} rows: {g['seconds']:.2f}s {g['rows_per_s']:,} rows/s"
@@ -158,6 +167,7 @@ def run(
             "replay": replay,
             "tls": tls,
             "multipart_sink": sink,
+            "put_sink": sink,
         },
         "startup": bench.startup,
         "bundler": rows,
