@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from s3common.submanifest import ManifestEntry
 log = logging.getLogger(__name__)
 
 _PROBE_KEY = "s3bundler-endpoint-probe"
+SIGNING_MAX_AGE = 60.0  # seconds a signing config (and so its date) is reused
 _REGION_ERRORS = frozenset(
     {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
 )
@@ -121,7 +123,7 @@ class CrtFetcher:
         self._probe_client = probe_client
         self._lock = threading.Lock()
         self._targets: dict[str, Target | None] = {}
-        self._signing: dict[str, auth.AwsSigningConfig] = {}
+        self._signing: dict[str, tuple[float, auth.AwsSigningConfig]] = {}
         self._clients: dict[str, s3.S3Client] = {}
         self._inflight: set[s3.S3Request] = set()
         self._boto: BotoFetcher | None = None
@@ -237,9 +239,14 @@ class CrtFetcher:
             (self._inflight.discard if done else self._inflight.add)(request)
 
     def signing(self, region: str) -> auth.AwsSigningConfig:
-        config = self._signing.get(region)
-        if config is None:
-            config = self._signing[region] = self._signing_config(region)
+        """The signing config for ``region``. A config carries its signing date (fixed when it
+        is made: awscrt's own advice is a new one per signature), and S3 refuses signatures
+        more than 15 minutes off; one is reused for at most SIGNING_MAX_AGE seconds."""
+        now = time.monotonic()
+        made, config = self._signing.get(region, (0.0, None))
+        if config is None or now - made > SIGNING_MAX_AGE:
+            config = self._signing_config(region)
+            self._signing[region] = (now, config)
         return config
 
     def _signing_config(self, region: str) -> auth.AwsSigningConfig:

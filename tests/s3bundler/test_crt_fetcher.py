@@ -339,3 +339,25 @@ def test_an_object_is_freed_as_soon_as_its_future_is_dropped(s3, bucket):
     finally:
         gc.enable()
         crt.close()
+
+
+def test_signing_dates_stay_current(monkeypatch):
+    """An awscrt signing config fixes its date when made; S3 refuses signatures more than 15
+    minutes old, so a long-running worker must not sign with an old config."""
+    from datetime import UTC, datetime, timedelta
+
+    import s3bundler.crt_fetcher as crt_module
+
+    creds = botocore.session.get_session().get_credentials()
+    crt = CrtFetcher(boto3.client("s3", region_name="us-east-1"), creds, 1)
+    clock = [1000.0]
+    monkeypatch.setattr(crt_module.time, "monotonic", lambda: clock[0])
+    first = crt.signing("eu-west-1")
+    assert abs(first.date - datetime.now(UTC)) < timedelta(seconds=5)
+    clock[0] += crt_module.SIGNING_MAX_AGE / 2
+    assert crt.signing("eu-west-1") is first  # reused within the age limit
+    clock[0] += crt_module.SIGNING_MAX_AGE
+    renewed = crt.signing("eu-west-1")
+    assert renewed is not first and renewed.date >= first.date
+    assert crt.signing("us-west-2").region == "us-west-2"
+    crt.close()
