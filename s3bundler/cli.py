@@ -10,7 +10,7 @@ from s3bundler.fetchers import GET_CLIENTS, make_fetcher
 from s3bundler.worker import QueueOptions, StopSignal, Worker, process_one
 from s3common.aws import make_client, make_session
 from s3common.cli import configure_logging, run
-from s3common.memory import return_large_buffers_to_os
+from s3common.memory import configure_heap
 from s3common.metrics import Metrics
 from s3common.s3uri import s3_uri_arg
 from s3common.sizes import parse_size, size_arg
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose, args.debug)
 
     def body() -> int:
-        return_large_buffers_to_os()
+        configure_heap()
         stop = StopSignal().install()
         session = make_session(args.region, args.profile)
         config = config_from_args(args)
