@@ -15,7 +15,8 @@ What stays as it is with boto3:
   for boto3) computed here while the body arrives (objects.BodyChecksum);
 - errors: S3 error codes map to the same DLQ reasons; no answer after awscrt's own retries is a
   DownloadError (the manifest fails and is redelivered);
-- tags (objects with ``x-amz-tagging-count``) are read with boto3 on a small thread pool;
+- tags (objects with ``x-amz-tagging-count``): a second awscrt GET (``?tagging``), with
+  boto3's failure handling (a warning and a ``tags-unreadable`` flag);
 - a bucket in another region than the signer's (S3 answers 301 / AuthorizationHeaderMalformed),
   or one botocore signs other than with SigV4, is served by boto3 from then on.
 """
@@ -43,7 +44,6 @@ from s3bundler.objects import (
     ObjectInfo,
     TooBigToBuffer,
     check_md5,
-    read_tags,
     reason_for_code,
 )
 from s3common.errors import DownloadError
@@ -71,6 +71,12 @@ class Target:
         path = self.path_prefix + quote(entry.key, safe="/~")
         if entry.version_id:
             path += "?versionId=" + quote(entry.version_id, safe="")
+        return path
+
+    def tagging_path(self, key: str, version_id: str) -> str:
+        path = self.path_prefix + quote(key, safe="/~") + "?tagging"
+        if version_id and version_id != "null":
+            path += "&versionId=" + quote(version_id, safe="")
         return path
 
 
@@ -298,8 +304,10 @@ class _Get:
         self.bad_headers: BaseException | None = None
         self.too_big = False
         self.request: s3.S3Request | None = None
+        self.target: Target | None = None
 
     def start(self, target: Target) -> None:
+        self.target = target
         headers = http.HttpHeaders([("Host", target.host), ("x-amz-checksum-mode", "ENABLED")])
         request = http.HttpRequest("GET", target.path(self.entry), headers)
         self.request = self.owner.client(target.scheme).make_request(
@@ -388,16 +396,15 @@ class _Get:
             self._resolve(Fetched(self.entry, info, data, md5, {}, flags))
             return
 
-        def with_tags() -> None:
-            try:
-                tags, flag = read_tags(self.owner.s3, self.entry, info)
-                self._resolve(
-                    Fetched(self.entry, info, data, md5, tags, flags + [flag] * bool(flag))
-                )
-            except BaseException as exc:
-                self._resolve(exc=exc)
+        # The tagging GET is started from a plain thread, not from this awscrt callback.
+        fetched = Fetched(self.entry, info, data, md5, None, flags)
+        self.owner.tag_pool().submit(self._read_tags, fetched)
 
-        self.owner.tag_pool().submit(with_tags)
+    def _read_tags(self, fetched: Fetched) -> None:
+        try:
+            _TagsGet(self, fetched).start()
+        except BaseException as exc:  # handed to the archiver through the future
+            self._resolve(exc=exc)
 
     def _failed_answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
         code, message, region = _error_fields(body)
@@ -428,6 +435,74 @@ class _Get:
             fut.set_exception(exc)
         else:
             fut.set_result(result)  # type: ignore[arg-type]
+
+
+class _TagsGet:
+    """``GET ?tagging`` for an object whose GET announced tags (``x-amz-tagging-count``), as
+    boto3's get_object_tagging; then the object's future is resolved. A failure is a warning
+    and a ``tags-unreadable:<code>`` flag in the index, as with boto3 (objects.read_tags)."""
+
+    def __init__(self, get: _Get, fetched: Fetched) -> None:
+        self.get = get
+        self.fetched = fetched
+        self.body: list[bytes] = []
+        self.request: s3.S3Request | None = None
+
+    def start(self) -> None:
+        owner, target, entry = self.get.owner, self.get.target, self.fetched.entry
+        assert target is not None
+        path = target.tagging_path(entry.key, self.fetched.info.version_id)
+        self.request = owner.client(target.scheme).make_request(
+            type=s3.S3RequestType.DEFAULT,
+            operation_name="GetObjectTagging",
+            request=http.HttpRequest("GET", path, http.HttpHeaders([("Host", target.host)])),
+            signing_config=owner.signing(target.region),
+            on_body=self._on_body,
+            on_done=self._on_done,
+        )
+        owner.track(self.request, done=False)
+
+    def _on_body(self, chunk: bytes, **_: Any) -> None:
+        self.body.append(chunk)
+
+    def _on_done(
+        self,
+        error: BaseException | None,
+        status_code: int | None = None,
+        error_body: bytes | None = None,
+        **_: Any,
+    ) -> None:
+        if self.request is not None:
+            self.get.owner.track(self.request, done=True)
+            self.request = None
+        try:
+            tags: dict[str, str] | None = None
+            if error is None and status_code == 200:
+                try:
+                    tags = _tag_set(b"".join(self.body))
+                except ET.ParseError:
+                    code = "MalformedXML"
+            elif status_code:
+                code = _error_fields(error_body or b"")[0] or str(status_code)
+            else:
+                code = getattr(error, "name", None) or type(error).__name__
+            f = self.fetched
+            flags = f.flags
+            if tags is None:
+                log.warning("cannot read tags of s3://%s/%s: %s", f.entry.bucket, f.entry.key, code)
+                flags = [*flags, f"tags-unreadable:{code}"]
+            self.get._resolve(Fetched(f.entry, f.info, f.data, f.md5, tags, flags))
+        except BaseException as exc:  # every outcome reaches the future, none is dropped
+            self.get._resolve(exc=exc)
+
+
+def _tag_set(body: bytes) -> dict[str, str]:
+    """The TagSet of a GetObjectTagging answer."""
+    root = ET.fromstring(body)
+    return {
+        tag.findtext("{*}Key") or "": tag.findtext("{*}Value") or ""
+        for tag in root.iterfind("{*}TagSet/{*}Tag")
+    }
 
 
 def _error_fields(body: bytes) -> tuple[str, str, str]:

@@ -361,3 +361,35 @@ def test_signing_dates_stay_current(monkeypatch):
     assert renewed is not first and renewed.date >= first.date
     assert crt.signing("us-west-2").region == "us-west-2"
     crt.close()
+
+
+def test_crt_reads_tags_of_the_listed_version(s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket=bucket, Key="t", Body=b"one", Tagging="a=x%2By%20z%3D&b=")
+    s3.put_object(Bucket=bucket, Key="t", Body=b"two", Tagging="c=3")
+    crt = crt_for(s3)
+    try:
+        old = fetch(crt, ManifestEntry(bucket, "t", 3, version_id=v1["VersionId"]))
+        new = fetch(crt, ManifestEntry(bucket, "t", 3))
+    finally:
+        crt.close()
+    assert (old.data, old.tags) == (b"one", {"a": "x+y z=", "b": ""})
+    assert (new.data, new.tags) == (b"two", {"c": "3"})
+
+
+def test_crt_unreadable_tags_are_a_flag_not_a_failure(scripted):
+    """As with boto3 (objects.read_tags): the object is archived, its tags are unknown."""
+    body = b"tagged bytes"
+    denied = b"<Error><Code>AccessDenied</Code><Message>no tags for you</Message></Error>"
+    _Scripted.script = [
+        (200, dict(_ok_headers(body), **{"x-amz-tagging-count": "2"}), body, None),
+        (403, {}, denied, None),
+    ]
+    crt, _ = _fetcher_for(scripted)
+    try:
+        got = fetch(crt, ManifestEntry("b", "k", len(body)))
+    finally:
+        crt.close()
+    assert got.data == body and got.tags is None
+    assert got.flags == ["tags-unreadable:AccessDenied"]
+    assert _Scripted.seen == ["/b/k", "/b/k?tagging"]
