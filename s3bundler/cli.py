@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--get-client",
         choices=GET_CLIENTS,
         default="crt",
-        help="client for small-object GETs: crt = awscrt's native S3 client (a third of the CPU "
+        help="client for small-object GETs: crt = awscrt's native S3 client (~1/4 of the CPU "
         "per object), boto3 = botocore on a thread pool (default: crt)",
     )
     p.add_argument(

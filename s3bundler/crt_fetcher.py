@@ -3,7 +3,7 @@
 boto3 spends ~3 ms of CPU per ``get_object`` in Python (parameter validation, endpoint rules,
 event hooks, signing, response parsing); for 4 KiB objects that, not the network, limits a
 worker on a small instance. awscrt's S3 client signs and sends the same request natively and
-hands back headers and body through callbacks, with no thread per request: about a third of
+hands back headers and body through callbacks, with no thread per request: about a quarter of
 the CPU per object (docs/performance.md).
 
 What stays as it is with boto3:

@@ -6,7 +6,7 @@ TooBigToBuffer (stream it instead) or DownloadError (no answer from S3: the mani
 
 - :class:`BotoFetcher` -- boto3 ``get_object`` on a thread pool (``--get-client boto3``);
 - :class:`~s3bundler.crt_fetcher.CrtFetcher` -- awscrt's native S3 client
-  (``--get-client crt``, the default): the same request, a third of the client CPU per small
+  (``--get-client crt``, the default): the same request, about a quarter of the client CPU per small
   object (docs/performance.md).
 
 Fetchers live as long as the process: one serves every manifest the worker handles.
