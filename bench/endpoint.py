@@ -85,12 +85,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from s3common.local_endpoint import stop_process
+from s3common.running import StartStop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -794,7 +794,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-class BenchServer:
+class BenchServer(StartStop):
     """``with BenchServer() as server: ...`` -- the wrapped moto server as a child process."""
 
     def __init__(
@@ -904,17 +904,6 @@ class BenchServer:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> BenchServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from types import TracebackType
 from typing import Any
 
 from s3common.aws import AWS_ERRORS, describe, error_code
+from s3common.running import StartStop
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ _GONE = {
 }
 
 
-class Heartbeat:
+class Heartbeat(StartStop):
     """A thread that extends the message's visibility to ``timeout`` seconds every
     ``timeout / 3`` seconds, so it never lapses however long the manifest takes.
     (SQS caps a message's total invisibility at 12 hours from its receipt.)"""
@@ -63,14 +63,3 @@ class Heartbeat:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
-
-    def __enter__(self) -> Heartbeat:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -14,7 +14,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from types import TracebackType
+
+from s3common.running import StartStop
 
 #: Dummy credentials and region for the local endpoint (never valid against AWS).
 LOCAL_ENV = {
@@ -42,7 +43,7 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> int:
         return proc.wait()
 
 
-class MotoServer:
+class MotoServer(StartStop):
     """``with MotoServer() as server: server.url`` -- starts and stops a moto server process."""
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
@@ -85,14 +86,3 @@ class MotoServer:
             return
         stop_process(self._proc)
         self._proc = None
-
-    def __enter__(self) -> MotoServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

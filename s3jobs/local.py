@@ -9,9 +9,9 @@ import os
 import signal
 import subprocess
 import sys
-from types import TracebackType
 
 from s3common.local_endpoint import stop_process
+from s3common.running import StartStop
 from s3common.submanifest import base_name
 from s3grouper.cli import build_parser, options_from_args
 from s3grouper.grouper import GrouperOptions, GrouperResult, run_grouper
@@ -40,7 +40,7 @@ def run_grouper_here(command: list[str]) -> GrouperResult:
     return run_grouper(grouper_options(command))
 
 
-class LocalWorkers:
+class LocalWorkers(StartStop):
     """``with LocalWorkers(n, queue, bucket, prefix, extra) as workers:`` -- n ``s3bundler -q``
     processes; on exit they get SIGTERM (they release any manifest in flight) and are waited
     for."""
@@ -86,14 +86,3 @@ class LocalWorkers:
         for f in self._logs:
             f.close()  # type: ignore[attr-defined]
         return codes
-
-    def __enter__(self) -> LocalWorkers:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
