@@ -495,17 +495,16 @@ class BenchMiddleware:
             for p in stale:
                 self._recorded.pop(p, None)
 
-    def _put_and_record(
+    def _moto(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        """Pass a PutObject to moto; when it succeeds, GET the object from moto in-process
-        (as a client would: no query, ``x-amz-checksum-mode: ENABLED``) and record the answer
-        for replay -- cheaper than a client reading every object once after seeding."""
-        status: list[str] = []
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Let moto answer (its answer also goes to ``start_response``); returns the status,
+        headers and whole body it gave."""
+        captured: list[Any] = ["", []]
 
-        def capture(st: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            status[:] = [st]
-            return start_response(st, headers, exc_info)
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured[:] = [status, headers]
+            return start_response(status, headers, exc_info)
 
         result = self.app(environ, capture)
         try:
@@ -514,7 +513,16 @@ class BenchMiddleware:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-        if status and status[0].startswith("200"):
+        return captured[0], captured[1], body
+
+    def _put_and_record(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """Pass a PutObject to moto; when it succeeds, GET the object from moto in-process
+        (as a client would: no query, ``x-amz-checksum-mode: ENABLED``) and record the answer
+        for replay -- cheaper than a client reading every object once after seeding."""
+        status, _, body = self._moto(environ, start_response)
+        if status.startswith("200"):
             keep = {"HTTP_HOST", "HTTP_AUTHORIZATION", "HTTP_X_AMZ_DATE", "HTTP_USER_AGENT"}
             get = {
                 k: v
@@ -547,20 +555,7 @@ class BenchMiddleware:
                 self._replayed += 1
             start_response(hit.status, list(hit.headers))
             return [hit.body]
-        captured: list[Any] = []
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured[:] = [status, headers]
-            return start_response(status, headers, exc_info)
-
-        result = self.app(environ, capture)
-        try:
-            body = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        status, headers = captured
+        status, headers, body = self._moto(environ, start_response)
         if status.startswith("200") and len(body) <= self.replay_max:
             keep = tuple((k, v) for k, v in headers if k.lower() not in ("date", "server"))
             with self._lock:
