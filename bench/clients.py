@@ -80,50 +80,27 @@ def loop(manifest: str, limit: int) -> dict[str, Any]:
 
 
 class PlainCrt:
-    """awscrt GETs with nothing on top: the request s3bundler.crt_fetcher sends, bodies only
-    counted."""
+    """awscrt GETs with nothing on top: the bundler's own awscrt client and request
+    (s3bundler.crt_fetcher), bodies only counted -- no MD5, checksum, tar or upload."""
 
     def __init__(self, boto_client: Any, concurrency: int) -> None:
         import os
 
-        from awscrt import auth, io, s3
-
-        from s3bundler.crt_fetcher import resolve_target
-
-        self._resolve = resolve_target
-        self._boto = boto_client
-        self._targets: dict[str, Any] = {}
-        loop = io.EventLoopGroup(1)
-        tls = io.TlsContextOptions()
-        if os.environ.get("AWS_CA_BUNDLE"):
-            tls.override_default_trust_store_from_path(ca_filepath=os.environ["AWS_CA_BUNDLE"])
         import boto3
 
-        creds = boto3.session.Session().get_credentials().get_frozen_credentials()
-        https = boto_client.meta.endpoint_url.startswith("https")
-        self._s3 = s3
-        self.client = s3.S3Client(
-            bootstrap=io.ClientBootstrap(loop, io.DefaultHostResolver(loop)),
-            region=boto_client.meta.region_name,
-            credential_provider=auth.AwsCredentialsProvider.new_static(
-                creds.access_key, creds.secret_key, creds.token
-            ),
-            tls_mode=s3.S3RequestTlsMode.ENABLED if https else s3.S3RequestTlsMode.DISABLED,
-            tls_connection_options=(
-                io.ClientTlsContext(tls).new_connection_options() if https else None
-            ),
-            max_active_connections_override=concurrency,
+        from s3bundler.crt_fetcher import CHECKSUM_MODE, CrtFetcher
+
+        self._headers = CHECKSUM_MODE
+        credentials = boto3.session.Session().get_credentials()
+        self.fetcher = CrtFetcher(
+            boto_client, credentials, concurrency, ca_bundle=os.environ.get("AWS_CA_BUNDLE")
         )
 
     def start(self, entry: Any) -> Any:
         """Start one GET; returns a Future of the body length."""
         from concurrent.futures import Future
 
-        from awscrt import http
-
-        target = self._targets.get(entry.bucket)
-        if target is None:
-            target = self._targets[entry.bucket] = self._resolve(self._boto, entry.bucket)
+        target = self.fetcher.target(entry.bucket)
         fut: Future[int] = Future()
         got = [0]
 
@@ -136,13 +113,9 @@ class PlainCrt:
             else:
                 fut.set_result(got[0])
 
-        headers = http.HttpHeaders([("Host", target.host), ("x-amz-checksum-mode", "ENABLED")])
-        self.client.make_request(
-            type=self._s3.S3RequestType.DEFAULT,
-            operation_name="GetObject",
-            request=http.HttpRequest("GET", target.path(entry), headers),
-            on_body=on_body,
-            on_done=on_done,
+        path = target.path(entry)
+        self.fetcher.send(
+            target, "GetObject", path, self._headers, on_body=on_body, on_done=on_done
         )
         return fut
 

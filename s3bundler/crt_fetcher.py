@@ -52,6 +52,8 @@ from s3common.submanifest import ManifestEntry
 log = logging.getLogger(__name__)
 
 _PROBE_KEY = "s3bundler-endpoint-probe"
+#: boto3's ChecksumMode=ENABLED: S3 then returns the object's full-object checksum
+CHECKSUM_MODE = (("x-amz-checksum-mode", "ENABLED"),)
 SIGNING_MAX_AGE = 60.0  # seconds a signing config (and so its date) is reused
 _REGION_ERRORS = frozenset(
     {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
@@ -139,7 +141,7 @@ class CrtFetcher:
 
     # -- the interface ------------------------------------------------------------------------
     def submit(self, entry: ManifestEntry, buffer_limit: int) -> Future[Fetched]:
-        target = self._target(entry.bucket)
+        target = self.target(entry.bucket)
         if target is None:
             return self._boto_fetcher().submit(entry, buffer_limit)
         fut = _GetFuture()
@@ -170,7 +172,8 @@ class CrtFetcher:
         frozen = self._botocore_credentials.get_frozen_credentials()
         return auth.AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token)
 
-    def _target(self, bucket: str) -> Target | None:
+    def target(self, bucket: str) -> Target | None:
+        """Where GETs of ``bucket`` go (resolved once), or None: read it with boto3."""
         with self._lock:
             if bucket in self._targets:
                 return self._targets[bucket]
@@ -244,6 +247,25 @@ class CrtFetcher:
             **tls,
         )
 
+    def send(
+        self,
+        target: Target,
+        operation: str,
+        path: str,
+        headers: tuple[tuple[str, str], ...] = (),
+        **callbacks: Any,
+    ) -> s3.S3Request:
+        """One signed GET of ``path`` as awscrt's DEFAULT request (sent as is, no splitting);
+        ``callbacks``: on_headers / on_body / on_done as awscrt calls them."""
+        request = http.HttpRequest("GET", path, http.HttpHeaders([("Host", target.host), *headers]))
+        return self.client(target.scheme).make_request(
+            type=s3.S3RequestType.DEFAULT,
+            operation_name=operation,
+            request=request,
+            signing_config=self.signing(target.region),
+            **callbacks,
+        )
+
     def track(self, request: s3.S3Request, done: bool) -> None:
         with self._lock:
             (self._inflight.discard if done else self._inflight.add)(request)
@@ -308,13 +330,11 @@ class _Get:
 
     def start(self, target: Target) -> None:
         self.target = target
-        headers = http.HttpHeaders([("Host", target.host), ("x-amz-checksum-mode", "ENABLED")])
-        request = http.HttpRequest("GET", target.path(self.entry), headers)
-        self.request = self.owner.client(target.scheme).make_request(
-            type=s3.S3RequestType.DEFAULT,
-            operation_name="GetObject",
-            request=request,
-            signing_config=self.owner.signing(target.region),
+        self.request = self.owner.send(
+            target,
+            "GetObject",
+            target.path(self.entry),
+            CHECKSUM_MODE,
             on_headers=self._on_headers,
             on_body=self._on_body,
             on_done=self._on_done,
@@ -452,11 +472,10 @@ class _TagsGet:
         owner, target, entry = self.get.owner, self.get.target, self.fetched.entry
         assert target is not None
         path = target.tagging_path(entry.key, self.fetched.info.version_id)
-        self.request = owner.client(target.scheme).make_request(
-            type=s3.S3RequestType.DEFAULT,
-            operation_name="GetObjectTagging",
-            request=http.HttpRequest("GET", path, http.HttpHeaders([("Host", target.host)])),
-            signing_config=owner.signing(target.region),
+        self.request = owner.send(
+            target,
+            "GetObjectTagging",
+            path,
             on_body=self._on_body,
             on_done=self._on_done,
         )
