@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -46,6 +47,18 @@ def _entries(s3: Any, uri: str) -> list[Any]:
     return list(read_manifest(data, source=uri))
 
 
+def measured(objects: int, fetch: Callable[[], int]) -> dict[str, Any]:
+    """Run ``fetch`` (returns the bytes read) and time it: wall seconds and process CPU."""
+    t0, c0 = time.monotonic(), time.process_time()
+    total = fetch()
+    return {
+        "objects": objects,
+        "bytes": total,
+        "seconds": time.monotonic() - t0,
+        "cpu": time.process_time() - c0,
+    }
+
+
 def ceiling(manifest: str, concurrency: int) -> dict[str, Any]:
     s3 = _client(concurrency)
     entries = _entries(s3, manifest)
@@ -53,30 +66,20 @@ def ceiling(manifest: str, concurrency: int) -> dict[str, Any]:
     def get(e: Any) -> int:
         return len(s3.get_object(Bucket=e.bucket, Key=e.key)["Body"].read())
 
-    t0, c0 = time.monotonic(), time.process_time()
-    with ThreadPoolExecutor(concurrency) as pool:
-        total = sum(pool.map(get, entries))
-    return {
-        "objects": len(entries),
-        "bytes": total,
-        "seconds": time.monotonic() - t0,
-        "cpu": time.process_time() - c0,
-    }
+    def all_of_them() -> int:
+        with ThreadPoolExecutor(concurrency) as pool:
+            return sum(pool.map(get, entries))
+
+    return measured(len(entries), all_of_them)
 
 
 def loop(manifest: str, limit: int) -> dict[str, Any]:
     s3 = _client(1)
     entries = _entries(s3, manifest)[:limit]  # this first GET warms connection and lazy loads
-    t0, c0 = time.monotonic(), time.process_time()
-    total = 0
-    for e in entries:
-        total += len(s3.get_object(Bucket=e.bucket, Key=e.key)["Body"].read())
-    return {
-        "objects": len(entries),
-        "bytes": total,
-        "seconds": time.monotonic() - t0,
-        "cpu": time.process_time() - c0,
-    }
+    return measured(
+        len(entries),
+        lambda: sum(len(s3.get_object(Bucket=e.bucket, Key=e.key)["Body"].read()) for e in entries),
+    )
 
 
 class PlainCrt:
@@ -125,14 +128,7 @@ def crt_ceiling(manifest: str, concurrency: int) -> dict[str, Any]:
     entries = _entries(s3, manifest)
     crt = PlainCrt(s3, concurrency)
     crt.start(entries[0]).result()  # connection and target lookup, as the boto3 ceiling's pool
-    t0, c0 = time.monotonic(), time.process_time()
-    total = sum(f.result() for f in [crt.start(e) for e in entries])
-    return {
-        "objects": len(entries),
-        "bytes": total,
-        "seconds": time.monotonic() - t0,
-        "cpu": time.process_time() - c0,
-    }
+    return measured(len(entries), lambda: sum(f.result() for f in [crt.start(e) for e in entries]))
 
 
 def crt_loop(manifest: str, limit: int) -> dict[str, Any]:
@@ -140,14 +136,7 @@ def crt_loop(manifest: str, limit: int) -> dict[str, Any]:
     entries = _entries(s3, manifest)[:limit]
     crt = PlainCrt(s3, 1)
     crt.start(entries[0]).result()  # warm-up, as the boto3 loop's first GET
-    t0, c0 = time.monotonic(), time.process_time()
-    total = sum(crt.start(e).result() for e in entries)
-    return {
-        "objects": len(entries),
-        "bytes": total,
-        "seconds": time.monotonic() - t0,
-        "cpu": time.process_time() - c0,
-    }
+    return measured(len(entries), lambda: sum(crt.start(e).result() for e in entries))
 
 
 def startup(manifest: str, bundler_imports: bool) -> dict[str, Any]:
