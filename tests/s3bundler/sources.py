@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -47,6 +48,19 @@ def seed(
         list(pool.map(put, enumerate(sizes.items())))
     src.data = {key: payload(key, size) for key, size in sizes.items()}  # in the given order
     return src
+
+
+def deny_get(s3, bucket: str, prefix: str) -> None:
+    """A bucket policy that denies s3:GetObject under ``prefix`` to everyone (moto enforces an
+    explicit Deny without IAM mode)."""
+    statement = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
+    }
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
 
 
 def put_manifest(s3, bucket: str, key: str, entries: list[ManifestEntry]) -> S3Uri:

@@ -30,7 +30,7 @@ from s3bundler.report import ManifestReport
 from s3common.s3uri import S3Uri
 from s3common.submanifest import ManifestEntry
 from tests.helpers import metric_sum, run_cli
-from tests.s3bundler.sources import Source, get_bytes, payload, put_manifest, seed
+from tests.s3bundler.sources import Source, deny_get, get_bytes, payload, put_manifest, seed
 
 MiB = 1 << 20
 
@@ -489,22 +489,7 @@ def test_multipart_copy_of_big_object_keeps_metadata_and_tags(s3, buckets):
 def test_access_denied_object_goes_to_dlq(s3, buckets):
     src_b, arch_b, man_b = buckets
     src = seed(s3, src_b, {"open/a": 10, "secret/b": 20, "open/c": 30})
-    s3.put_bucket_policy(
-        Bucket=src_b,
-        Policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "s3:GetObject",
-                        "Resource": f"arn:aws:s3:::{src_b}/secret/*",
-                    }
-                ],
-            }
-        ),
-    )
+    deny_get(s3, src_b, "secret/")
     entries = [ManifestEntry(src_b, k, len(v)) for k, v in src.data.items()]
     manifest = put_manifest(s3, man_b, "p/d.0.index", entries)
     result = run_cli("s3bundler", "-m", str(manifest), "-b", arch_b)

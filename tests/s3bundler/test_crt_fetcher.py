@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import threading
 import zlib
 from concurrent.futures import Future
@@ -23,7 +22,7 @@ from s3bundler.fetchers import BotoFetcher, make_fetcher
 from s3bundler.objects import Fetched, ObjectFailed, TooBigToBuffer
 from s3common.errors import DownloadError
 from s3common.submanifest import ManifestEntry
-from tests.s3bundler.sources import payload, seed
+from tests.s3bundler.sources import deny_get, payload, seed
 
 KEYS = {
     "plain.txt": 1000,
@@ -125,22 +124,7 @@ def test_crt_errors_map_to_dlq_reasons_and_too_big(s3, bucket):
 
 def test_crt_access_denied_by_bucket_policy(s3, bucket):
     s3.put_object(Bucket=bucket, Key="secret/b", Body=b"no")
-    s3.put_bucket_policy(
-        Bucket=bucket,
-        Policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "s3:GetObject",
-                        "Resource": f"arn:aws:s3:::{bucket}/secret/*",
-                    }
-                ],
-            }
-        ),
-    )
+    deny_get(s3, bucket, "secret/")
     crt = crt_for(s3)
     try:
         with pytest.raises(ObjectFailed) as err:

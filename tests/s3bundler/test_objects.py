@@ -28,6 +28,7 @@ from s3bundler.objects import (
 from s3common.errors import DownloadError
 from s3common.local_endpoint import MotoServer
 from s3common.submanifest import ManifestEntry
+from tests.s3bundler.sources import deny_get
 
 WHEN = datetime(2024, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
 
@@ -384,18 +385,7 @@ def test_access_denied_by_bucket_policy_against_local_s3(s3, bucket):
     HEAD and CopyObject are not checked."""
     s3.put_object(Bucket=bucket, Key="secret/ü k,1", Body=b"no")
     s3.put_object(Bucket=bucket, Key="open", Body=b"yes")
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:GetObject",
-                "Resource": f"arn:aws:s3:::{bucket}/secret/*",
-            }
-        ],
-    }
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    deny_get(s3, bucket, "secret/")
     with pytest.raises(ObjectFailed) as err:
         fetch_whole(s3, ManifestEntry(bucket, "secret/ü k,1", 2), 1024)
     assert err.value.reason == dlq.ACCESS_DENIED
