@@ -42,6 +42,14 @@ def crt_for(s3) -> CrtFetcher:
     return make_fetcher("crt", s3, session, 8)  # type: ignore[return-value]
 
 
+@pytest.fixture()
+def crt(s3):
+    """The bundler's awscrt fetcher on the moto server, closed after the test."""
+    fetcher = crt_for(s3)
+    yield fetcher
+    fetcher.close()
+
+
 def fetch(fetcher, entry: ManifestEntry, limit: int = 1 << 20) -> Fetched:
     return fetcher.submit(entry, limit).result(timeout=30)
 
@@ -59,14 +67,13 @@ def comparable(f: Fetched) -> tuple:
     )
 
 
-def test_crt_and_boto3_read_the_same_objects_the_same_way(s3, bucket):
+def test_crt_and_boto3_read_the_same_objects_the_same_way(s3, bucket, crt):
     src = seed(s3, bucket, KEYS, meta_every=2, tag_every=3)
     s3.put_object(Bucket=bucket, Key="ck/crc32c", Body=b"abc" * 99, ChecksumAlgorithm="CRC32C")
     s3.put_object(Bucket=bucket, Key="ck/sha1", Body=b"xyz" * 33, ChecksumAlgorithm="SHA1")
     entries = [ManifestEntry(bucket, k, len(v)) for k, v in src.data.items()]
     entries += [ManifestEntry(bucket, "ck/crc32c", 297), ManifestEntry(bucket, "ck/sha1", 99)]
     entries.append(ManifestEntry(bucket, "plain.txt", 999, etag="0" * 32))  # changed since
-    crt = crt_for(s3)
     assert isinstance(crt, CrtFetcher)
     boto = BotoFetcher(s3, 4)
     try:
@@ -75,7 +82,6 @@ def test_crt_and_boto3_read_the_same_objects_the_same_way(s3, bucket):
         for c, b in zip(crt_got, boto_got, strict=True):
             assert comparable(c.result(timeout=30)) == comparable(b.result(timeout=30))
     finally:
-        crt.close()
         boto.close()
     got = {f.result().entry.key: f.result() for f in crt_got[: len(src.data)]}
     for key, data in src.data.items():
@@ -87,50 +93,38 @@ def test_crt_and_boto3_read_the_same_objects_the_same_way(s3, bucket):
     assert crt_got[-1].result().flags == ["size-changed", "etag-changed"]
 
 
-def test_crt_reads_the_listed_version(s3, bucket):
+def test_crt_reads_the_listed_version(s3, bucket, crt):
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     v1 = s3.put_object(Bucket=bucket, Key="v", Body=b"first")["VersionId"]
     s3.put_object(Bucket=bucket, Key="v", Body=b"second!")
-    crt = crt_for(s3)
-    try:
-        old = fetch(crt, ManifestEntry(bucket, "v", 5, version_id=v1))
-        new = fetch(crt, ManifestEntry(bucket, "v", 7))
-    finally:
-        crt.close()
+    old = fetch(crt, ManifestEntry(bucket, "v", 5, version_id=v1))
+    new = fetch(crt, ManifestEntry(bucket, "v", 7))
     assert (old.data, old.info.version_id) == (b"first", v1)
     assert new.data == b"second!" and new.info.version_id not in ("", v1)
 
 
-def test_crt_errors_map_to_dlq_reasons_and_too_big(s3, bucket):
+def test_crt_errors_map_to_dlq_reasons_and_too_big(s3, bucket, crt):
     s3.put_object(Bucket=bucket, Key="cold", Body=b"frozen", StorageClass="GLACIER")
     s3.put_object(Bucket=bucket, Key="large", Body=payload("large", 5000))
-    crt = crt_for(s3)
-    try:
-        cases = {
-            ManifestEntry(bucket, "missing", 1): dlq.NO_SUCH_KEY,
-            ManifestEntry(bucket + "-gone", "k", 1): dlq.NO_SUCH_BUCKET,
-            ManifestEntry(bucket, "cold", 6): dlq.GLACIER,
-        }
-        for entry, reason in cases.items():
-            with pytest.raises(ObjectFailed) as err:
-                fetch(crt, entry)
-            assert err.value.reason == reason, err.value.detail
-            assert err.value.detail.startswith(reason if reason != dlq.GLACIER else "Invalid")
-        with pytest.raises(TooBigToBuffer):
-            fetch(crt, ManifestEntry(bucket, "large", 100), limit=1000)
-    finally:
-        crt.close()
+    cases = {
+        ManifestEntry(bucket, "missing", 1): dlq.NO_SUCH_KEY,
+        ManifestEntry(bucket + "-gone", "k", 1): dlq.NO_SUCH_BUCKET,
+        ManifestEntry(bucket, "cold", 6): dlq.GLACIER,
+    }
+    for entry, reason in cases.items():
+        with pytest.raises(ObjectFailed) as err:
+            fetch(crt, entry)
+        assert err.value.reason == reason, err.value.detail
+        assert err.value.detail.startswith(reason if reason != dlq.GLACIER else "Invalid")
+    with pytest.raises(TooBigToBuffer):
+        fetch(crt, ManifestEntry(bucket, "large", 100), limit=1000)
 
 
-def test_crt_access_denied_by_bucket_policy(s3, bucket):
+def test_crt_access_denied_by_bucket_policy(s3, bucket, crt):
     s3.put_object(Bucket=bucket, Key="secret/b", Body=b"no")
     deny_get(s3, bucket, "secret/")
-    crt = crt_for(s3)
-    try:
-        with pytest.raises(ObjectFailed) as err:
-            fetch(crt, ManifestEntry(bucket, "secret/b", 2))
-    finally:
-        crt.close()
+    with pytest.raises(ObjectFailed) as err:
+        fetch(crt, ManifestEntry(bucket, "secret/b", 2))
     assert err.value.reason == dlq.ACCESS_DENIED
 
 
@@ -230,7 +224,7 @@ def _ok_headers(body: bytes) -> dict[str, str]:
     }
 
 
-def _fetcher_for(server, creds_client=None) -> tuple[CrtFetcher, _BotoStandIn]:
+def _fetcher_for(server) -> tuple[CrtFetcher, _BotoStandIn]:
     real = boto3.client(
         "s3",
         region_name="us-east-1",
@@ -243,75 +237,71 @@ def _fetcher_for(server, creds_client=None) -> tuple[CrtFetcher, _BotoStandIn]:
     return CrtFetcher(stand_in, creds, 2, probe_client=real), stand_in
 
 
-def test_region_redirect_moves_the_bucket_to_boto3(scripted):
+@pytest.fixture()
+def scripted_crt(scripted):
+    """(fetcher, boto3 stand-in) on the scripted server, the fetcher closed after the test."""
+    fetcher, stand_in = _fetcher_for(scripted)
+    yield fetcher, stand_in
+    fetcher.close()
+
+
+def test_region_redirect_moves_the_bucket_to_boto3(scripted_crt):
     redirect = (
         b"<Error><Code>PermanentRedirect</Code><Message>use the other endpoint</Message>"
         b"<Region>eu-west-1</Region></Error>"
     )
     _Scripted.script = [(301, {"x-amz-bucket-region": "eu-west-1"}, redirect, None)]
-    crt, boto = _fetcher_for(scripted)
-    try:
-        got = fetch(crt, ManifestEntry("far", "k", 9))
-        again = fetch(crt, ManifestEntry("far", "k2", 9))
-    finally:
-        crt.close()
+    crt, boto = scripted_crt
+    got = fetch(crt, ManifestEntry("far", "k", 9))
+    again = fetch(crt, ManifestEntry("far", "k2", 9))
     assert got.data == again.data == b"via boto3"
     assert _Scripted.seen == ["/far/k"]  # the second object went straight to boto3
     assert [c["Key"] for c in boto.calls] == ["k", "k2"]
 
 
-def test_crt_checksum_mismatch_and_short_body(scripted):
+def test_crt_checksum_mismatch_and_short_body(scripted_crt):
     body = b"the real bytes"
     bad = dict(_ok_headers(body), **{"x-amz-checksum-crc32": "AAAAAA=="})
     _Scripted.script = [
         (200, _ok_headers(body), body, None),
         (200, bad, body, None),
     ]
-    crt, _ = _fetcher_for(scripted)
-    try:
-        assert fetch(crt, ManifestEntry("b", "ok", len(body))).data == body
-        with pytest.raises(ObjectFailed) as err:
-            fetch(crt, ManifestEntry("b", "bad", len(body)))
-    finally:
-        crt.close()
+    crt, _ = scripted_crt
+    assert fetch(crt, ManifestEntry("b", "ok", len(body))).data == body
+    with pytest.raises(ObjectFailed) as err:
+        fetch(crt, ManifestEntry("b", "bad", len(body)))
     assert err.value.reason == dlq.CHECKSUM_MISMATCH
     assert "CRC32" in err.value.detail
 
 
-def test_crt_body_cut_short_is_a_download_error(scripted):
+def test_crt_body_cut_short_is_a_download_error(scripted_crt):
     """The connection closes before Content-Length bytes: after awscrt's retries the manifest
     fails (redelivered), the object is not reported as an S3 error."""
     body = b"only part"
     _Scripted.script = [(200, _ok_headers(body), body, 100)] * 20
-    crt, _ = _fetcher_for(scripted)
-    try:
-        with pytest.raises(DownloadError) as err:
-            fetch(crt, ManifestEntry("b", "cut", 100))
-    finally:
-        crt.close()
+    crt, _ = scripted_crt
+    with pytest.raises(DownloadError) as err:
+        fetch(crt, ManifestEntry("b", "cut", 100))
     assert "s3://b/cut" in str(err.value)
     assert len(_Scripted.seen) >= 1
 
 
-def test_cancelled_future_is_left_alone(scripted):
+def test_cancelled_future_is_left_alone(scripted_crt):
     _Scripted.script = [(200, _ok_headers(b"x"), b"x", None)]
-    crt, _ = _fetcher_for(scripted)
-    try:
-        fut: Future = crt.submit(ManifestEntry("b", "k", 1), 100)
-        fut.cancel()
-    finally:
-        crt.close()  # waits for the request; must not raise InvalidStateError in a callback
+    crt, _ = scripted_crt
+    fut: Future = crt.submit(ManifestEntry("b", "k", 1), 100)
+    fut.cancel()
+    crt.close()  # waits for the request; must not raise InvalidStateError in a callback
     assert fut.cancelled()
 
 
-def test_an_object_is_freed_as_soon_as_its_future_is_dropped(s3, bucket):
+def test_an_object_is_freed_as_soon_as_its_future_is_dropped(s3, bucket, crt):
     """No reference cycle keeps a fetched object's bytes alive until the garbage collector
     runs (it once held every 8 MiB object of a manifest: 1.7 GB)."""
     import gc
     import weakref
 
     s3.put_object(Bucket=bucket, Key="o", Body=b"z" * 100_000)
-    crt = crt_for(s3)
     gc.disable()
     try:
         fut = crt.submit(ManifestEntry(bucket, "o", 100_000), 1 << 20)
@@ -322,7 +312,6 @@ def test_an_object_is_freed_as_soon_as_its_future_is_dropped(s3, bucket):
         assert ref() is None
     finally:
         gc.enable()
-        crt.close()
 
 
 def test_signing_dates_stay_current(monkeypatch):
@@ -347,21 +336,17 @@ def test_signing_dates_stay_current(monkeypatch):
     crt.close()
 
 
-def test_crt_reads_tags_of_the_listed_version(s3, bucket):
+def test_crt_reads_tags_of_the_listed_version(s3, bucket, crt):
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     v1 = s3.put_object(Bucket=bucket, Key="t", Body=b"one", Tagging="a=x%2By%20z%3D&b=")
     s3.put_object(Bucket=bucket, Key="t", Body=b"two", Tagging="c=3")
-    crt = crt_for(s3)
-    try:
-        old = fetch(crt, ManifestEntry(bucket, "t", 3, version_id=v1["VersionId"]))
-        new = fetch(crt, ManifestEntry(bucket, "t", 3))
-    finally:
-        crt.close()
+    old = fetch(crt, ManifestEntry(bucket, "t", 3, version_id=v1["VersionId"]))
+    new = fetch(crt, ManifestEntry(bucket, "t", 3))
     assert (old.data, old.tags) == (b"one", {"a": "x+y z=", "b": ""})
     assert (new.data, new.tags) == (b"two", {"c": "3"})
 
 
-def test_crt_unreadable_tags_are_a_flag_not_a_failure(scripted):
+def test_crt_unreadable_tags_are_a_flag_not_a_failure(scripted_crt):
     """As with boto3 (objects.read_tags): the object is archived, its tags are unknown."""
     body = b"tagged bytes"
     denied = b"<Error><Code>AccessDenied</Code><Message>no tags for you</Message></Error>"
@@ -369,11 +354,8 @@ def test_crt_unreadable_tags_are_a_flag_not_a_failure(scripted):
         (200, dict(_ok_headers(body), **{"x-amz-tagging-count": "2"}), body, None),
         (403, {}, denied, None),
     ]
-    crt, _ = _fetcher_for(scripted)
-    try:
-        got = fetch(crt, ManifestEntry("b", "k", len(body)))
-    finally:
-        crt.close()
+    crt, _ = scripted_crt
+    got = fetch(crt, ManifestEntry("b", "k", len(body)))
     assert got.data == body and got.tags is None
     assert got.flags == ["tags-unreadable:AccessDenied"]
     assert _Scripted.seen == ["/b/k", "/b/k?tagging"]
