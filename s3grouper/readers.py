@@ -203,27 +203,21 @@ def normalize_csv(
 ) -> pa.Table:
     """A batch of all-string CSV columns (as S3 writes them) -> the normalized table."""
     rows = _Rows(source, first_row)
-    names = set(batch.schema.names)
-    n = batch.num_rows
-    out: dict[str, pa.Array] = {}
-    for field in NORMALIZED:
-        if field.name not in names:
-            out[field.name] = _absent(field, n, source_bucket)
-            continue
-        col = _chunk(batch.column(field.name))
+
+    def convert(field: pa.Field, col: pa.Array) -> pa.Array:
         if field.name == "key":
-            out["key"] = decode_keys(col)
-        elif field.name == "size":
-            out["size"] = _csv_size(col, rows)
-        elif field.type == pa.bool_():
-            out[field.name] = _csv_bool(col, field.name, rows)
-        elif field.type == TIMESTAMP:
-            out[field.name] = _csv_timestamp(col, field.name, rows)
-        elif field.name == "e_tag":
-            out["e_tag"] = pc.utf8_trim(col, '"') if raw_contains(col, b'"') else col
-        else:
-            out[field.name] = col
-    return pa.Table.from_pydict(out, schema=NORMALIZED)
+            return decode_keys(col)
+        if field.name == "size":
+            return _csv_size(col, rows)
+        if field.type == pa.bool_():
+            return _csv_bool(col, field.name, rows)
+        if field.type == TIMESTAMP:
+            return _csv_timestamp(col, field.name, rows)
+        if field.name == "e_tag":
+            return pc.utf8_trim(col, '"') if raw_contains(col, b'"') else col
+        return col
+
+    return _normalized(batch, source_bucket, convert)
 
 
 def normalize_typed(
@@ -231,14 +225,8 @@ def normalize_typed(
 ) -> pa.Table:
     """A batch read from ORC/Parquet (real types, keys not encoded) -> the normalized table."""
     rows = _Rows(source, first_row)
-    names = set(table.schema.names)
-    n = table.num_rows
-    out: dict[str, pa.Array] = {}
-    for field in NORMALIZED:
-        if field.name not in names:
-            out[field.name] = _absent(field, n, source_bucket)
-            continue
-        col = _chunk(table.column(field.name))
+
+    def convert(field: pa.Field, col: pa.Array) -> pa.Array:
         try:
             if field.type == TIMESTAMP and pa.types.is_timestamp(col.type):
                 col = pc.cast(col, TIMESTAMP, safe=False)  # ns/us -> ms; naive means UTC
@@ -254,7 +242,25 @@ def normalize_typed(
             col = _check_sizes(col, rows)
         elif field.name == "e_tag":
             col = pc.utf8_trim(col, '"')
-        out[field.name] = col
+        return col
+
+    return _normalized(table, source_bucket, convert)
+
+
+def _normalized(
+    batch: pa.RecordBatch | pa.Table,
+    source_bucket: str,
+    convert: Callable[[pa.Field, pa.Array], pa.Array],
+) -> pa.Table:
+    """Every NORMALIZED column: the batch's own, converted, or the default for an absent one."""
+    names = set(batch.schema.names)
+    n = batch.num_rows
+    out = {
+        field.name: convert(field, _chunk(batch.column(field.name)))
+        if field.name in names
+        else _absent(field, n, source_bucket)
+        for field in NORMALIZED
+    }
     return pa.Table.from_pydict(out, schema=NORMALIZED)
 
 
