@@ -209,33 +209,30 @@ def add_queue_scaling(
     ``idle_minutes``, ExactCapacity 0 (or the target's MinCapacity). Alarms with scaling
     actions re-invoke them every period they stay in ALARM, so the capacity follows the depth.
     """
-    out = t.add_resource(
-        ScalingPolicy(
-            f"{prefix}ScaleOutPolicy",
-            PolicyName=f"{prefix}-scale-out-with-queue-depth",
-            PolicyType="StepScaling",
-            ScalingTargetId=Ref(target),
-            StepScalingPolicyConfiguration=StepScalingPolicyConfiguration(
-                AdjustmentType="ExactCapacity",
-                Cooldown=60,
-                MetricAggregationType="Maximum",
-                StepAdjustments=scale_out_steps(maximum, per_unit),
-            ),
+
+    def exact_capacity(title: str, name: str, steps: list[StepAdjustment]) -> ScalingPolicy:
+        return t.add_resource(
+            ScalingPolicy(
+                f"{prefix}{title}",
+                PolicyName=f"{prefix}-{name}",
+                PolicyType="StepScaling",
+                ScalingTargetId=Ref(target),
+                StepScalingPolicyConfiguration=StepScalingPolicyConfiguration(
+                    AdjustmentType="ExactCapacity",
+                    Cooldown=60,
+                    MetricAggregationType="Maximum",
+                    StepAdjustments=steps,
+                ),
+            )
         )
+
+    out = exact_capacity(
+        "ScaleOutPolicy", "scale-out-with-queue-depth", scale_out_steps(maximum, per_unit)
     )
-    idle = t.add_resource(
-        ScalingPolicy(
-            f"{prefix}ScaleInPolicy",
-            PolicyName=f"{prefix}-scale-in-when-queue-empty",
-            PolicyType="StepScaling",
-            ScalingTargetId=Ref(target),
-            StepScalingPolicyConfiguration=StepScalingPolicyConfiguration(
-                AdjustmentType="ExactCapacity",
-                Cooldown=60,
-                MetricAggregationType="Maximum",
-                StepAdjustments=[StepAdjustment(MetricIntervalUpperBound=0, ScalingAdjustment=0)],
-            ),
-        )
+    idle = exact_capacity(
+        "ScaleInPolicy",
+        "scale-in-when-queue-empty",
+        [StepAdjustment(MetricIntervalUpperBound=0, ScalingAdjustment=0)],
     )
     t.add_resource(
         Alarm(
