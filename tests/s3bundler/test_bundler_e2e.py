@@ -371,25 +371,12 @@ def _slow_manifest(s3, src_b, man_b, n=1500) -> tuple[S3Uri, Source]:
     return put_manifest(s3, man_b, "slow/s.0.index", entries), src
 
 
-def test_heartbeat_keeps_message_invisible_past_queue_timeout(s3, sqs, buckets):
-    src_b, arch_b, man_b = buckets
-    url = _queue(sqs, f"{man_b}-hb", visibility=2)
-    manifest, _ = _slow_manifest(s3, src_b, man_b)
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Bucket": man_b, "Key": manifest.key}))
+def _worker_at_manifest_start(url: str, archive_bucket: str, *extra: str) -> subprocess.Popen:
+    """``s3bundler -q`` as a subprocess (one GET at a time), returned once it logged
+    manifest_start; its stderr is left to the caller."""
+    cmd = [sys.executable, "-m", "s3bundler", "-q", url, "-b", archive_bucket]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "s3bundler",
-            "-q",
-            url,
-            "-b",
-            arch_b,
-            "--max-messages",
-            "1",
-            "--concurrency",
-            "1",
-        ],
+        [*cmd, "--concurrency", "1", *extra],
         stderr=subprocess.PIPE,
         text=True,
         env=os.environ.copy(),
@@ -398,6 +385,16 @@ def test_heartbeat_keeps_message_invisible_past_queue_timeout(s3, sqs, buckets):
     for line in proc.stderr:
         if "manifest_start" in line:
             break
+    return proc
+
+
+def test_heartbeat_keeps_message_invisible_past_queue_timeout(s3, sqs, buckets):
+    src_b, arch_b, man_b = buckets
+    url = _queue(sqs, f"{man_b}-hb", visibility=2)
+    manifest, _ = _slow_manifest(s3, src_b, man_b)
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Bucket": man_b, "Key": manifest.key}))
+    proc = _worker_at_manifest_start(url, arch_b, "--max-messages", "1")
+    assert proc.stderr is not None
     # The worker holds the message now. Another consumer polls for as long as it works.
     started = time.monotonic()
     stolen: list[dict] = []
@@ -417,16 +414,7 @@ def test_sigterm_mid_manifest_aborts_upload_and_releases_message(s3, sqs, bucket
     url = _queue(sqs, f"{man_b}-term", visibility=300)
     manifest, _ = _slow_manifest(s3, src_b, man_b)
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Bucket": man_b, "Key": manifest.key}))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "s3bundler", "-q", url, "-b", arch_b, "--concurrency", "1"],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy(),
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if "manifest_start" in line:
-            break
+    proc = _worker_at_manifest_start(url, arch_b)
     time.sleep(0.5)
     assert s3.list_multipart_uploads(Bucket=arch_b).get("Uploads"), "upload should be running"
     proc.send_signal(signal.SIGTERM)
