@@ -151,14 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         stop = StopSignal().install()
         session = make_session(args.region, args.profile)
         config = config_from_args(args)
-        # Parts and index carry a checksum S3 verifies; botocore would also SHA-256 each 8+ MiB
-        # part for the signature (its default when the checksum is given, not computed).
-        s3 = make_client(
-            session,
-            "s3",
-            max_pool_connections=args.concurrency + 16,
-            s3={"payload_signing_enabled": False},
-        )
+        s3 = make_client(session, "s3", max_pool_connections=args.concurrency + 16)
         metrics = Metrics(None if args.no_metrics else make_client(session, "cloudwatch"))
         fetcher = make_fetcher(args.get_client, s3, session, args.concurrency)
         try:

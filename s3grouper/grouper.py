@@ -98,11 +98,7 @@ def run_grouper(options: GrouperOptions) -> GrouperResult:
     started = time.monotonic()
     return_freed_memory()
     session = aws.make_session(options.region, options.profile)
-    # No SHA-256 of upload bodies on plain-HTTP endpoints either (over HTTPS botocore already
-    # sends them unsigned, with a CRC32 checksum): it cost ~0.8 ms of CPU per sub-manifest.
-    s3 = aws.make_client(
-        session, "s3", max_pool_connections=16, s3={"payload_signing_enabled": False}
-    )
+    s3 = aws.make_client(session, "s3", max_pool_connections=16)
 
     manifest = load_manifest(s3, options.manifest)
     options.filters.check_fields(manifest.columns, options.manifest)
