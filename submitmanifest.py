@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from s3common.aws import make_client, make_session
 from s3common.cli import configure_logging, run
 from s3common.errors import S3BundlerError, UsageError
+from s3common.queues import resolve_queue_url
 from s3common.s3uri import parse_s3_uri
 from s3jobs.ecs import GrouperTaskTarget, TaskRefused, start_grouper_task, task_status
 from s3jobs.follow import Job, JobFollower, follow
@@ -314,10 +315,6 @@ def _run_local(
 
 
 def _queue_url(session: Any, queue: str) -> str:
-    if queue.startswith(("https://", "http://")):
-        return queue
-    from s3grouper.enqueue import resolve_queue_url
-
     return resolve_queue_url(make_client(session, "sqs"), queue)
 
 

@@ -22,8 +22,10 @@ from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 from troposphere.sqs import Queue
 
+from s3common.metrics import NAMESPACE
+
 #: Namespace of the metrics the worker and the grouper publish (PutMetricData is limited to it).
-METRICS_NAMESPACE = "S3Bundler"
+METRICS_NAMESPACE = NAMESPACE
 
 
 def s3_arn(bucket: Any, path: str | None = None) -> Sub:

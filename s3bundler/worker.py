@@ -27,8 +27,9 @@ from s3bundler.fetchers import Fetcher
 from s3bundler.heartbeat import Heartbeat
 from s3bundler.messages import manifest_locations
 from s3common.aws import AWS_ERRORS, api_failed, describe
-from s3common.errors import ExitCode, S3BundlerError, UsageError
+from s3common.errors import ExitCode, S3BundlerError
 from s3common.metrics import Metrics
+from s3common.queues import resolve_queue_url
 from s3common.s3uri import S3Uri
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class Worker:
         self.config = config
         self.options = options
         self.stop = stop
-        self.queue_url = self._queue_url(options.queue)
+        self.queue_url = resolve_queue_url(sqs, options.queue)
         self.visibility = options.visibility_timeout or self._queue_visibility()
         self.handled = 0
 
@@ -183,14 +184,6 @@ class Worker:
         return None
 
     # -- SQS ----------------------------------------------------------------------------------
-    def _queue_url(self, queue: str) -> str:
-        if queue.startswith(("https://", "http://")):
-            return queue
-        try:
-            return str(self.sqs.get_queue_url(QueueName=queue)["QueueUrl"])
-        except AWS_ERRORS as exc:
-            raise UsageError(f"queue {queue}: {describe(exc)}") from exc
-
     def _queue_visibility(self) -> int:
         try:
             attrs = self.sqs.get_queue_attributes(

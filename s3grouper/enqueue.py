@@ -14,30 +14,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from s3common.aws import AWS_ERRORS, api_failed, error_code
-from s3common.errors import AwsApiError, UsageError
+from s3common.errors import AwsApiError
 
 log = logging.getLogger(__name__)
 
 BATCH = 10  # SQS limit per send_message_batch
 ATTEMPTS = 5
-NO_QUEUE_CODES = frozenset(
-    {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue"}
-)
-
-
-def resolve_queue_url(sqs: Any, name_or_url: str) -> str:
-    """A queue URL from a name (looked up) or a URL (checked to exist)."""
-    try:
-        if name_or_url.startswith(("https://", "http://")):
-            sqs.get_queue_attributes(QueueUrl=name_or_url, AttributeNames=["QueueArn"])
-            return name_or_url
-        return str(sqs.get_queue_url(QueueName=name_or_url)["QueueUrl"])
-    except AWS_ERRORS as exc:
-        if error_code(exc) in NO_QUEUE_CODES:
-            raise UsageError(f"--queue {name_or_url}: no such queue") from None
-        raise api_failed(f"--queue {name_or_url}", exc) from None
-
-
 def message_body(bucket: str, key: str) -> str:
     return json.dumps({"Bucket": bucket, "Key": key})
 

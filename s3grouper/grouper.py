@@ -23,12 +23,13 @@ import pyarrow as pa
 from s3common import aws, submanifest
 from s3common.errors import S3BundlerError
 from s3common.metrics import BYTES, COUNT, Metrics
+from s3common.queues import resolve_queue_url
 from s3common.s3uri import S3Uri
 from s3common.sizes import format_size
 from s3common.submanifest import JobSummary
 from s3grouper import readers
 from s3grouper.download import DataFiles, load_manifest
-from s3grouper.enqueue import QueueSender, resolve_queue_url
+from s3grouper.enqueue import QueueSender
 from s3grouper.filters import FilterOptions, RowFilter
 from s3grouper.grouping import Grouper, Thresholds
 from s3grouper.inventory import DataFile, InventoryManifest

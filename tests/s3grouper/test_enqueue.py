@@ -4,7 +4,8 @@ import threading
 import pytest
 
 from s3common.errors import AwsApiError, UsageError
-from s3grouper.enqueue import QueueSender, resolve_queue_url
+from s3common.queues import resolve_queue_url
+from s3grouper.enqueue import QueueSender
 
 
 class FakeSqs:
