@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from s3bundler.archiver import BundlerConfig
-from s3bundler.fetchers import GET_CLIENTS, make_fetcher
+from s3bundler.fetched import GET_CLIENTS
+from s3bundler.fetchers import make_fetcher
 from s3bundler.worker import QueueOptions, StopSignal, Worker, process_one
 from s3common.aws import make_client, make_session
 from s3common.cli import configure_logging, run
@@ -19,6 +20,18 @@ from s3common.submanifest import LEGACY_FIELDS
 DEFAULT_MAXSIZE = "2GB"
 
 
+EPILOG = """\
+examples:
+  s3bundler -q s3bundler-manifests -b my-archive-bucket            # serve a queue (ECS service)
+  s3bundler -m s3://work/s3grouper-output/x-manifest.0.index -b my-archive-bucket -c
+
+outputs: <prefix>/<hash6>/<bucket>/<manifest>.tar[.gz] and .index in the archive bucket; big
+objects under <prefix>/<hash6>/<bucket>/bigobjects/; failures in s3://<manifest>.dlq.
+exit codes: 0 ok, 2 usage, 3 unreadable manifest, 4 upload failed, 5 download failed,
+7 other AWS error, 143 stopped by signal.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="s3bundler",
@@ -28,13 +41,23 @@ def build_parser() -> argparse.ArgumentParser:
             "list every object that could not be archived in a DLQ index. Takes manifests "
             "from an SQS queue (-q) or one manifest (-m)."
         ),
-        epilog=(
-            "Outputs: <prefix>/<hash6>/<bucket>/<manifest>.tar[.gz] and .index in the archive "
-            "bucket; big objects under <prefix>/<hash6>/<bucket>/bigobjects/; failures in "
-            "s3://<manifest>.dlq. Exit codes: 0 ok, 2 usage, 3 unreadable manifest, "
-            "4 upload failed, 5 download failed, 7 other AWS error, 143 stopped by signal."
-        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_source_and_output(p)
+    _add_tuning(p)
+    _add_queue(p)
+    p.add_argument(
+        "--no-metrics", action="store_true", help="do not publish CloudWatch metrics (S3Bundler)"
+    )
+    p.add_argument("-r", "--region", help="AWS region (default: from the environment)")
+    p.add_argument("--profile", help="AWS profile (default: from the environment)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    p.add_argument("-d", "--debug", action="store_true", help="log everything, incl. botocore")
+    return p
+
+
+def _add_source_and_output(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("-q", "--queue", metavar="QUEUE", help="SQS queue name or URL to serve")
     src.add_argument(
@@ -73,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="1-9",
         help="gzip level with -c (default: 1; 6 costs ~3x the CPU for ~1%% smaller archives)",
     )
+
+
+def _add_tuning(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--concurrency",
         type=int,
@@ -94,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="memory for downloaded objects waiting to be written (default: 64MiB)",
     )
+
+
+def _add_queue(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-messages",
         type=int,
@@ -115,14 +144,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="with -q: visibility the heartbeat keeps extending (default: the queue's)",
     )
-    p.add_argument(
-        "--no-metrics", action="store_true", help="do not publish CloudWatch metrics (S3Bundler)"
-    )
-    p.add_argument("-r", "--region", help="AWS region (default: from the environment)")
-    p.add_argument("--profile", help="AWS profile (default: from the environment)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
-    p.add_argument("-d", "--debug", action="store_true", help="log everything, incl. botocore")
-    return p
 
 
 def config_from_args(args: argparse.Namespace) -> BundlerConfig:

@@ -12,41 +12,29 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
 from s3bundler import dlq
 from s3bundler.errors import Cancelled
+from s3bundler.failures import NETWORK_ERRORS, ObjectFailed, reason_for
 from s3bundler.index import IndexRow
 from s3bundler.layout import bigobject_key, metadata_key
-from s3bundler.objects import (
-    NETWORK_ERRORS,
-    ObjectFailed,
-    ObjectInfo,
-    iso8601,
-    reason_for,
-)
+from s3bundler.ledger import Ledger
+from s3bundler.object_info import ObjectInfo
+from s3bundler.records import index_row
+from s3bundler.waiting import result_of
 from s3common.aws import AWS_ERRORS, describe, write_failed
 from s3common.errors import DownloadError
 from s3common.s3uri import S3Uri
+from s3common.sizes import GiB, MiB
 from s3common.submanifest import ManifestEntry
 
 log = logging.getLogger(__name__)
-
-GiB = 1 << 30
-MiB = 1 << 20
-#: Headers carried over to a multipart copy (CopyObject copies them itself).
-_CARRIED = (
-    "CacheControl",
-    "ContentDisposition",
-    "ContentEncoding",
-    "ContentLanguage",
-    "ContentType",
-    "Expires",
-    "WebsiteRedirectLocation",
-)
 
 
 @dataclass(frozen=True)
@@ -67,8 +55,7 @@ class Copied:
 
 def _source(entry: ManifestEntry, info: ObjectInfo) -> dict[str, str]:
     src = {"Bucket": entry.bucket, "Key": entry.key}
-    version = entry.version_id or (info.version_id if info.version_id != "null" else "")
-    if version:
+    if version := info.version_of(entry):
         src["VersionId"] = version
     return src
 
@@ -102,7 +89,7 @@ def copy_big_object(
     if entry.version_id:
         head_args["VersionId"] = entry.version_id
     info = ObjectInfo.from_response(_call(where, s3.head_object, **head_args), entry.version_id)
-    if info.storage_class in ("GLACIER", "DEEP_ARCHIVE") and not info.raw.get("Restore"):
+    if info.storage_class in ("GLACIER", "DEEP_ARCHIVE") and not info.restore:
         raise ObjectFailed(dlq.GLACIER, f"storage class {info.storage_class}, not restored")
     source = _source(entry, info)
     tag_args = {k: v for k, v in source.items()}
@@ -124,21 +111,8 @@ def copy_big_object(
         )
     else:
         _multipart_copy(s3, source, info, tags, target, settings, cancel)
-    row = IndexRow(
-        bucket=entry.bucket,
-        key=entry.key,
-        version_id=source.get("VersionId", ""),
-        size=info.size,
-        last_modified=iso8601(info.last_modified),
-        etag=info.etag,
-        md5=info.etag if info.plain_md5_etag else "",
-        content_type=info.content_type,
-        metadata=info.metadata,
-        tags=tags,
-        storage_class=info.storage_class,
-        checksum=info.checksum,
-        flags=";".join(info.flags_against(entry)),
-    )
+    md5 = info.etag if info.plain_md5_etag else ""
+    row = index_row(entry, info, md5, tags, info.flags_against(entry))
     meta = S3Uri(target.bucket, metadata_key(target.key))
     try:
         s3.put_object(
@@ -162,9 +136,10 @@ def _multipart_copy(
     cancel: threading.Event,
 ) -> None:
     where = f"s3://{source['Bucket']}/{source['Key']}"
-    extra = {name: info.raw[name] for name in _CARRIED if info.raw.get(name)}
     create: dict[str, Any] = {"Bucket": target.bucket, "Key": target.key, "Metadata": info.metadata}
-    create.update(extra)
+    create.update(info.carried)
+    if info.content_type:
+        create["ContentType"] = info.content_type
     if tags:
         create["Tagging"] = urlencode(tags)
     try:
@@ -209,3 +184,43 @@ def _multipart_copy(
         except AWS_ERRORS as exc:
             log.error("cannot abort multipart copy to %s: %s", target, describe(exc))
         raise
+
+
+class BigObjectCopies:
+    """The big objects of a manifest, copied in the background while the archive is written:
+    ``start()`` them, ``collect()`` each outcome into the ledger. Leaving the block after an
+    error cancels the copies not yet started."""
+
+    def __init__(
+        self, s3: Any, settings: CopySettings, concurrency: int, cancel: threading.Event
+    ) -> None:
+        self._s3 = s3
+        self._settings = settings
+        self._cancel = cancel
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="copy")
+        self._started: list[tuple[ManifestEntry, Future[Copied]]] = []
+
+    def __enter__(self) -> BigObjectCopies:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pool.shutdown(wait=exc_type is None, cancel_futures=exc_type is not None)
+
+    def start(self, entries: Sequence[ManifestEntry]) -> None:
+        for e in entries:
+            fut = self._pool.submit(copy_big_object, self._s3, e, self._settings, self._cancel)
+            self._started.append((e, fut))
+
+    def collect(self, ledger: Ledger) -> None:
+        for entry, fut in self._started:
+            try:
+                copied = result_of(fut, self._cancel)
+            except ObjectFailed as failure:
+                ledger.failed(entry, failure.reason, failure.detail)
+                continue
+            ledger.copied(copied.row, copied.target)

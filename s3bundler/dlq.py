@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -53,16 +52,10 @@ class DlqWriter:
         self._buf = io.StringIO(newline="")
         self._csv = CsvWriter(self._buf)
         self._csv.writerow(DLQ_COLUMNS)
-        self.by_reason: Counter[str] = Counter()
 
     def add(self, row: DlqRow) -> None:
         size = "" if row.size is None else str(row.size)
         self._csv.writerow([row.bucket, row.key, row.version_id, size, row.reason, row.detail])
-        self.by_reason[row.reason] += 1
-
-    @property
-    def rows(self) -> int:
-        return sum(self.by_reason.values())
 
     def getvalue(self) -> bytes:
         return self._buf.getvalue().encode("utf-8")

@@ -9,6 +9,8 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 
+from s3bundler.dlq import DlqRow
+from s3bundler.index import IndexRow
 from s3bundler.layout import ManifestOutputs
 from s3common.s3uri import S3Uri
 from s3common.submanifest import ManifestEntry
@@ -53,24 +55,24 @@ def manifest_failed(manifest: S3Uri | str, reason: str, detail: str) -> None:
     log.error(line("manifest_failed", {"manifest": manifest, "reason": reason, "detail": detail}))
 
 
-def object_failed(manifest: S3Uri, entry: ManifestEntry, reason: str, detail: str) -> None:
+def object_failed(manifest: S3Uri, row: DlqRow) -> None:
     log.error(
         line(
             "object_failed",
             {
-                "reason": reason,
-                "object": f"s3://{entry.bucket}/{entry.key}",
-                "version_id": entry.version_id,
+                "reason": row.reason,
+                "object": f"s3://{row.bucket}/{row.key}",
+                "version_id": row.version_id,
                 "manifest": manifest,
-                "detail": detail,
+                "detail": row.detail,
             },
         )
     )
 
 
-def object_copied(manifest: S3Uri, entry: ManifestEntry, target: S3Uri) -> None:
+def object_copied(row: IndexRow, target: S3Uri) -> None:
     logging.getLogger("s3bundler.copier").info(
-        line("object_copied", {"object": f"s3://{entry.bucket}/{entry.key}", "to": target})
+        line("object_copied", {"object": f"s3://{row.bucket}/{row.key}", "to": target})
     )
 
 

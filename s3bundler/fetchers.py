@@ -1,53 +1,14 @@
-"""Who GETs the small objects of an archive: one interface, two clients.
-
-A fetcher takes a sub-manifest row and returns a Future of the object read whole and verified
-(:class:`~s3bundler.objects.Fetched`), or failing with ObjectFailed (a DLQ row),
-TooBigToBuffer (stream it instead) or DownloadError (no answer from S3: the manifest fails).
-
-- :class:`BotoFetcher` -- boto3 ``get_object`` on a thread pool (``--get-client boto3``);
-- :class:`~s3bundler.crt_fetcher.CrtFetcher` -- awscrt's native S3 client
-  (``--get-client crt``, the default): the same request, about a quarter of the client CPU per small
-  object (docs/performance.md).
-
-Fetchers live as long as the process: one serves every manifest the worker handles.
-"""
+"""The fetcher ``--get-client`` asks for (the interface is in fetched.py)."""
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
-from s3bundler.objects import Fetched, fetch_whole
-from s3common.submanifest import ManifestEntry
+from s3bundler.boto_reads import BotoFetcher
+from s3bundler.fetched import Fetcher
 
 log = logging.getLogger(__name__)
-
-GET_CLIENTS = ("crt", "boto3")
-
-
-class Fetcher(Protocol):
-    def submit(self, entry: ManifestEntry, buffer_limit: int) -> Future[Fetched]:
-        """Start reading ``entry`` (at most ``buffer_limit`` bytes held in memory)."""
-        ...
-
-    def close(self) -> None:
-        """Stop: cancel what has not started and release connections and threads."""
-        ...
-
-
-class BotoFetcher:
-    """boto3 GETs on ``concurrency`` threads (the client's pool must be at least as large)."""
-
-    def __init__(self, s3: Any, concurrency: int) -> None:
-        self._s3 = s3
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="get")
-
-    def submit(self, entry: ManifestEntry, buffer_limit: int) -> Future[Fetched]:
-        return self._pool.submit(fetch_whole, self._s3, entry, buffer_limit)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def make_fetcher(kind: str, s3: Any, session: Any, concurrency: int) -> Fetcher:

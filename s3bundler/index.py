@@ -106,11 +106,9 @@ class IndexWriter:
         self._buf = io.StringIO(newline="")
         self._csv = CsvWriter(self._buf)
         self._csv.writerow(INDEX_COLUMNS)
-        self.rows = 0
 
     def add(self, row: IndexRow) -> None:
         self._csv.writerow(row.cells())
-        self.rows += 1
 
     def getvalue(self) -> bytes:
         return self._buf.getvalue().encode("utf-8")

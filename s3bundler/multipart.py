@@ -4,7 +4,11 @@ Bytes are buffered to the part size and each full part is uploaded by a small th
 while the caller keeps writing; at most ``concurrency`` parts are in flight, so memory stays
 at about ``(concurrency + 1) * part_size``. Every part carries a CRC32 checksum that S3
 verifies. Part size grows (doubling every 1,000 parts) so no archive needs more than 10,000
-parts, whatever its size. The caller decides when to ``complete()`` or ``abort()``.
+parts, whatever its size.
+
+Use it as a context manager: entering starts the upload, leaving aborts it unless
+``complete()`` ran -- so an error anywhere in between can never leave an orphan upload behind
+(a ``kill -9`` still can: the bucket's lifecycle rule is the backstop).
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ from typing import Any
 from s3bundler.errors import Cancelled
 from s3common.aws import AWS_ERRORS, error_code, write_failed
 from s3common.s3uri import S3Uri
+from s3common.sizes import MiB
 
 log = logging.getLogger(__name__)
 
-MiB = 1 << 20
 MIN_PART_SIZE = 8 * MiB
 MAX_PART_SIZE = 5 * 1024 * MiB
 MAX_PARTS = 10_000
@@ -71,6 +75,14 @@ class MultipartWriter:
         self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="part")
         self.upload_id: str | None = None
         self.bytes_written = 0
+        self.completed = False
+
+    def __enter__(self) -> MultipartWriter:
+        return self.start()
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if not self.completed:
+            self.abort()
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> MultipartWriter:
@@ -126,7 +138,7 @@ class MultipartWriter:
     def complete(self) -> dict[str, Any]:
         parts = sorted(self._done, key=lambda p: p["PartNumber"])
         try:
-            return self._s3.complete_multipart_upload(
+            resp = self._s3.complete_multipart_upload(
                 Bucket=self.target.bucket,
                 Key=self.target.key,
                 UploadId=self.upload_id,
@@ -134,6 +146,9 @@ class MultipartWriter:
             )
         except AWS_ERRORS as exc:
             raise write_failed(self.target, exc) from exc
+        self.completed = True
+        self.upload_id = None
+        return resp
 
     def abort(self) -> None:
         """Stop uploading and abort the upload; safe to call more than once."""

@@ -13,7 +13,10 @@ counts are exact. ``submitmanifest.py --wait`` sums them to follow a job. JSON::
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import Any
+
+from s3bundler.counts import Counts
 
 REPORT_SUFFIX = ".done"
 REPORT_FORMAT = "s3bundler-done/1"
@@ -22,13 +25,7 @@ REPORT_FORMAT = "s3bundler-done/1"
 @dataclass
 class ManifestReport:
     manifest: str
-    objects: int
-    archived: int
-    archived_bytes: int
-    copied: int
-    copied_bytes: int
-    failed: int
-    errors: dict[str, int] = field(default_factory=dict)
+    counts: Counts = field(default_factory=Counts)
     seconds: float = 0.0
     archive: str = ""
     index: str = ""
@@ -37,14 +34,36 @@ class ManifestReport:
     format: str = REPORT_FORMAT
 
     def to_json(self) -> bytes:
-        return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode("utf-8")
+        doc: dict[str, Any] = {
+            "manifest": self.manifest,
+            **self.counts.as_dict(),
+            "seconds": self.seconds,
+            "archive": self.archive,
+            "index": self.index,
+            "dlq": self.dlq,
+            "finished": self.finished,
+            "format": self.format,
+        }
+        return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
     @classmethod
     def from_json(cls, data: bytes | str) -> ManifestReport:
-        raw = json.loads(data)
-        if not isinstance(raw, dict) or raw.get("format") != REPORT_FORMAT:
-            raise ValueError("not an s3bundler completion report")
-        return cls(**raw)
+        """Raises ValueError when ``data`` is not a completion report."""
+        try:
+            raw = json.loads(data)
+            if not isinstance(raw, dict) or raw.get("format") != REPORT_FORMAT:
+                raise ValueError("wrong or missing format")
+            return cls(
+                manifest=str(raw["manifest"]),
+                counts=Counts.from_dict(raw),
+                seconds=float(raw.get("seconds", 0.0)),
+                archive=str(raw.get("archive", "")),
+                index=str(raw.get("index", "")),
+                dlq=str(raw.get("dlq", "")),
+                finished=str(raw.get("finished", "")),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not an s3bundler completion report: {exc}") from None
 
 
 def report_key(manifest_key: str) -> str:

@@ -21,9 +21,9 @@ from types import FrameType
 from typing import Any
 
 from s3bundler import events
-from s3bundler.archiver import BundlerConfig, ManifestJob, ManifestResult
+from s3bundler.archiver import BundlerConfig, ManifestJob
 from s3bundler.errors import Cancelled, ManifestUnreadable, OutputCollision, PoisonMessage
-from s3bundler.fetchers import Fetcher
+from s3bundler.fetched import Fetcher
 from s3bundler.heartbeat import Heartbeat
 from s3bundler.messages import manifest_locations
 from s3common.aws import AWS_ERRORS, api_failed, describe
@@ -44,21 +44,6 @@ class QueueOptions:
     idle_exit: float = 0  # seconds; 0 = never
     visibility_timeout: int = 0  # 0 = the queue's own
     wait_seconds: int = 5  # long-poll length; also the worst-case stop latency when idle
-
-
-def result_fields(result: ManifestResult) -> dict[str, object]:
-    return {
-        "manifest": result.manifest,
-        "objects": result.objects,
-        "archived": result.archived,
-        "archived_bytes": result.archived_bytes,
-        "copied": result.copied,
-        "copied_bytes": result.copied_bytes,
-        "failed": result.failed,
-        "errors": ",".join(f"{k}:{v}" for k, v in sorted(result.errors.items())) or "-",
-        "seconds": f"{result.seconds:.2f}",
-        "archive": result.outputs.archive_uri if result.outputs and result.archived else "-",
-    }
 
 
 class StopSignal:
@@ -98,7 +83,7 @@ def process_one(
     except S3BundlerError as exc:
         events.manifest_failed(manifest, type(exc).__name__, str(exc))
         raise
-    events.manifest_done(result_fields(result))
+    events.manifest_done(result.log_fields())
     return int(ExitCode.OK)
 
 
@@ -179,7 +164,7 @@ class Worker:
                 except S3BundlerError as exc:
                     events.manifest_failed(manifest, type(exc).__name__, str(exc))
                     return int(exc.exit_code)
-                events.manifest_done(result_fields(result))
+                events.manifest_done(result.log_fields())
         self._delete(receipt)
         return None
 

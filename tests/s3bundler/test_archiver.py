@@ -7,7 +7,7 @@ from concurrent.futures import Future
 import pytest
 
 from s3bundler.archiver import BundlerConfig, ManifestJob
-from s3bundler.fetchers import BotoFetcher
+from s3bundler.boto_reads import BotoFetcher
 from s3common.errors import DownloadError
 from s3common.submanifest import ManifestEntry
 from tests.s3bundler.sources import put_manifest, seed
@@ -54,6 +54,6 @@ def test_a_long_lived_fetcher_serves_several_manifests(s3, bucket):
             )
             config = BundlerConfig(archive_bucket=bucket)
             result = ManifestJob(s3, config, manifest, fetcher=fetcher).run()
-            assert (result.archived, result.failed) == (1, 0)
+            assert (result.counts.archived, result.counts.failed) == (1, 0)
     finally:
         fetcher.close()

@@ -178,14 +178,15 @@ def test_archive_index_copy_and_dlq(s3, buckets, tmp_path, compress, get_client)
     assert sorted(placed) == sorted(e.key for e in entries)
     # The completion report: exact counts, written last.
     report = ManifestReport.from_json(get_bytes(s3, S3Uri(man_b, manifest.key + ".done")))
-    assert (report.objects, report.archived, report.copied, report.failed) == (
+    counts = report.counts
+    assert (counts.objects, counts.archived, counts.copied, counts.failed) == (
         len(entries),
         len(rows),
         1,
         2,
     )
-    assert report.errors == {"NoSuchKey": 1, "Glacier": 1}
-    assert report.archived_bytes == sum(r.size for r in rows)
+    assert counts.errors == {"NoSuchKey": 1, "Glacier": 1}
+    assert counts.archived_bytes == sum(r.size for r in rows)
     assert report.archive == str(out.archive_uri)
     # ERROR lines, one per failure, for metric filters.
     assert result.stderr.count(" ERROR ") == 2
@@ -462,7 +463,7 @@ def test_multipart_copy_of_big_object_keeps_metadata_and_tags(s3, buckets):
         copy_part_size=5 * MiB,
     )
     result = ManifestJob(s3, config, manifest).run()
-    assert (result.copied, result.archived, result.failed) == (1, 0, 0)
+    assert (result.counts.copied, result.counts.archived, result.counts.failed) == (1, 0, 0)
     key = bigobject_key("archives", src_b, "huge/file.bin")
     head = s3.head_object(Bucket=arch_b, Key=key)
     assert head["ETag"].strip('"').endswith("-3")  # three copied parts
@@ -548,7 +549,7 @@ def test_switching_compression_leaves_one_archive(s3, buckets):
 def test_additional_checksums_are_verified_and_recorded(s3, buckets, algorithm, get_client):
     """GETs use ChecksumMode=ENABLED; the full-object checksum (CRC64NVME, S3's default for new
     objects) is verified -- by botocore for boto3 GETs (CRC64NVME needs awscrt, a pinned
-    dependency), by objects.BodyChecksum for awscrt GETs -- and the index records it."""
+    dependency), by checksums.BodyChecksum for awscrt GETs -- and the index records it."""
     src_b, arch_b, man_b = buckets
     s3.put_object(Bucket=src_b, Key="c", Body=b"checksummed", ChecksumAlgorithm=algorithm)
     manifest = put_manifest(s3, man_b, "p/ck.0.index", [ManifestEntry(src_b, "c", 11)])

@@ -17,9 +17,12 @@ import botocore.session
 import pytest
 
 from s3bundler import dlq
-from s3bundler.crt_fetcher import CrtFetcher, resolve_target
-from s3bundler.fetchers import BotoFetcher, make_fetcher
-from s3bundler.objects import Fetched, ObjectFailed, TooBigToBuffer
+from s3bundler.boto_reads import BotoFetcher
+from s3bundler.crt_fetcher import CrtFetcher
+from s3bundler.crt_target import resolve_target
+from s3bundler.failures import ObjectFailed
+from s3bundler.fetched import Fetched, TooBigToBuffer
+from s3bundler.fetchers import make_fetcher
 from s3common.errors import DownloadError
 from s3common.submanifest import ManifestEntry
 from tests.s3bundler.sources import deny_get, payload, seed
@@ -209,7 +212,7 @@ class _BotoStandIn:
         self.calls: list[dict] = []
 
     def get_object(self, **kw):
-        from tests.s3bundler.test_objects import fake_response
+        from tests.s3bundler.test_boto_reads import fake_response
 
         self.calls.append(kw)
         return fake_response(b"via boto3")
@@ -347,7 +350,7 @@ def test_crt_reads_tags_of_the_listed_version(s3, bucket, crt):
 
 
 def test_crt_unreadable_tags_are_a_flag_not_a_failure(scripted_crt):
-    """As with boto3 (objects.read_tags): the object is archived, its tags are unknown."""
+    """As with boto3 (boto_reads.read_tags): the object is archived, its tags are unknown."""
     body = b"tagged bytes"
     denied = b"<Error><Code>AccessDenied</Code><Message>no tags for you</Message></Error>"
     _Scripted.script = [

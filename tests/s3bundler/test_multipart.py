@@ -252,3 +252,35 @@ def test_cancel_interrupts_waiting_for_parts():
         writer.write(b"x" * 10)  # must wait for a free slot, notices the cancel
     assert time.monotonic() - started < 0.7
     writer.abort()
+
+
+# --- as a context manager: nothing is left behind unless complete() ran -----------------------
+
+
+def test_the_block_aborts_on_error_and_when_complete_never_ran():
+    fake = FakeS3()
+    with pytest.raises(RuntimeError), MultipartWriter(fake, S3Uri("b", "k")) as writer:
+        writer.write(b"x")
+        raise RuntimeError("the archive writer failed")
+    assert fake.aborted
+    fake = FakeS3()
+    with MultipartWriter(fake, S3Uri("b", "k")) as writer:
+        writer.write(b"x")
+        writer.close()  # forgot complete()
+    assert fake.aborted
+
+
+def test_the_block_keeps_a_completed_upload():
+    fake = FakeS3()
+    with MultipartWriter(fake, S3Uri("b", "k")) as writer:
+        writer.write(b"x")
+        writer.close()
+        writer.complete()
+    assert not fake.aborted and writer.completed and len(fake.completed) == 1
+
+
+def test_the_block_leaves_no_upload_on_the_endpoint(s3, bucket):
+    with pytest.raises(ValueError), MultipartWriter(s3, S3Uri(bucket, "half.tar")) as writer:
+        writer.write(b"y" * 100)
+        raise ValueError("stop")
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -1,25 +1,63 @@
+import json
+from collections import Counter
+
 import pytest
 
+from s3bundler.counts import Counts
 from s3bundler.report import ManifestReport, report_key
 
 
-def test_report_round_trip():
-    report = ManifestReport(
-        manifest="s3://m/p/x.0.index",
+def sample() -> ManifestReport:
+    counts = Counts(
         objects=5,
         archived=3,
         archived_bytes=300,
         copied=1,
         copied_bytes=10**10,
-        failed=1,
-        errors={"NoSuchKey": 1},
-        seconds=1.5,
+        errors=Counter({"NoSuchKey": 1}),
     )
+    return ManifestReport(manifest="s3://m/p/x.0.index", counts=counts, seconds=1.5)
+
+
+def test_report_round_trip():
+    report = sample()
     assert ManifestReport.from_json(report.to_json()) == report
     assert report_key("p/x.0.index") == "p/x.0.index.done"
 
 
-@pytest.mark.parametrize("doc", ['{"format": "other"}', "[]", '{"manifest": "x"}'])
+def test_report_json_is_the_documented_flat_document():
+    doc = json.loads(sample().to_json())
+    assert doc == {
+        "format": "s3bundler-done/1",
+        "manifest": "s3://m/p/x.0.index",
+        "objects": 5,
+        "archived": 3,
+        "archived_bytes": 300,
+        "copied": 1,
+        "copied_bytes": 10**10,
+        "failed": 1,
+        "errors": {"NoSuchKey": 1},
+        "seconds": 1.5,
+        "archive": "",
+        "index": "",
+        "dlq": "",
+        "finished": "",
+    }
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        '{"format": "other"}',
+        "[]",
+        "not json",
+        '{"manifest": "x"}',
+        '{"format": "s3bundler-done/1", "manifest": "x"}',  # no counts
+        '{"format": "s3bundler-done/1", "manifest": "x", "objects": 1, "archived": 0, '
+        '"archived_bytes": 0, "copied": 0, "copied_bytes": 0, "failed": 2, '
+        '"errors": {"NoSuchKey": 1}}',  # failed disagrees with errors
+    ],
+)
 def test_report_rejects_other_documents(doc):
-    with pytest.raises((ValueError, TypeError)):
+    with pytest.raises(ValueError, match="not an s3bundler completion report"):
         ManifestReport.from_json(doc)

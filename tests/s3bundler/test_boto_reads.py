@@ -1,162 +1,24 @@
-"""Reading source objects: error -> DLQ reason mapping, integrity checks, buffering limits."""
+"""boto3 reads: whole small objects, resumable streams, tags; errors and buffering limits."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import json
 import urllib.request
-from datetime import UTC, datetime, timedelta, timezone
 
 import boto3
 import botocore.exceptions
 import pytest
 
 from s3bundler import dlq
-from s3bundler.objects import (
-    BodyChecksum,
-    ObjectFailed,
-    ObjectInfo,
-    ObjectStream,
-    TooBigToBuffer,
-    fetch_whole,
-    full_object_checksum,
-    iso8601,
-    reason_for,
-)
+from s3bundler.boto_reads import ObjectStream, fetch_whole
+from s3bundler.failures import ObjectFailed
+from s3bundler.fetched import TooBigToBuffer
 from s3common.errors import DownloadError
 from s3common.local_endpoint import MotoServer
 from s3common.submanifest import ManifestEntry
+from tests.s3bundler.s3_answers import client_error, md5, response
 from tests.s3bundler.sources import deny_get
-
-WHEN = datetime(2024, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
-
-
-def client_error(code: str, op: str = "GetObject") -> botocore.exceptions.ClientError:
-    return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": "msg"}}, op)
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
-# --- reason mapping ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("code", "reason"),
-    [
-        ("NoSuchKey", dlq.NO_SUCH_KEY),
-        ("NoSuchVersion", dlq.NO_SUCH_KEY),
-        ("404", dlq.NO_SUCH_KEY),
-        ("NoSuchBucket", dlq.NO_SUCH_BUCKET),
-        ("AccessDenied", dlq.ACCESS_DENIED),
-        ("403", dlq.ACCESS_DENIED),
-        ("AllAccessDisabled", dlq.ACCESS_DENIED),
-        ("InvalidObjectState", dlq.GLACIER),
-        ("PreconditionFailed", dlq.CHANGED),
-        ("SlowDown", dlq.THROTTLED),
-        ("503", dlq.THROTTLED),
-        ("ServiceUnavailable", dlq.THROTTLED),
-        ("InternalError", dlq.THROTTLED),
-        ("RequestTimeout", dlq.THROTTLED),
-        ("InvalidRange", dlq.ERROR),
-        ("SomethingNew", dlq.ERROR),
-    ],
-)
-def test_reason_for_client_errors(code, reason):
-    assert reason_for(client_error(code)) == reason
-
-
-def test_reason_for_other_exceptions():
-    assert reason_for(botocore.exceptions.FlexibleChecksumError(error_msg="crc")) == (
-        dlq.CHECKSUM_MISMATCH
-    )
-    assert reason_for(RuntimeError("x")) == dlq.ERROR
-    assert all(r in dlq.REASONS for r in (dlq.THROTTLED, dlq.GLACIER, dlq.CHANGED))
-
-
-def test_iso8601():
-    assert iso8601(WHEN) == "2024-01-02T03:04:05.678Z"
-    plus2 = timezone(timedelta(hours=2))
-    assert iso8601(datetime(2024, 1, 2, 5, 4, 5, tzinfo=plus2)) == "2024-01-02T03:04:05.000Z"
-
-
-# --- ObjectInfo ----------------------------------------------------------------------------------
-
-
-def response(**kw) -> dict:
-    base = {
-        "ContentLength": 5,
-        "ETag": f'"{md5(b"hello")}"',
-        "LastModified": WHEN,
-        "ContentType": "text/plain",
-        "Metadata": {"a": "b"},
-        "ResponseMetadata": {"HTTPStatusCode": 200},
-    }
-    base.update(kw)
-    return base
-
-
-def test_from_response_plain_object():
-    info = ObjectInfo.from_response(response(VersionId="v9", TagCount=2, StorageClass="GLACIER_IR"))
-    assert info.size == 5
-    assert info.etag == md5(b"hello")
-    assert info.plain_md5_etag is True
-    assert info.version_id == "v9"
-    assert info.tag_count == 2
-    assert info.storage_class == "GLACIER_IR"
-    assert info.metadata == {"a": "b"}
-    assert "ResponseMetadata" not in info.raw and "Body" not in info.raw
-
-
-def test_from_response_defaults():
-    info = ObjectInfo.from_response(response(), version_id="from-manifest")
-    assert info.version_id == "from-manifest"
-    assert info.storage_class == "STANDARD"
-    assert info.tag_count == 0
-    assert info.checksum == ""
-
-
-@pytest.mark.parametrize(
-    ("extra", "plain"),
-    [
-        ({}, True),
-        ({"ServerSideEncryption": "AES256"}, True),
-        ({"ETag": '"d41d8cd98f00b204e9800998ecf8427e-12"'}, False),
-        ({"ServerSideEncryption": "aws:kms"}, False),
-        ({"ServerSideEncryption": "aws:kms:dsse"}, False),
-        ({"SSECustomerAlgorithm": "AES256"}, False),
-        ({"ETag": '"not-an-md5"'}, False),
-        ({"ETag": ""}, False),
-    ],
-)
-def test_plain_md5_etag(extra, plain):
-    assert ObjectInfo.from_response(response(**extra)).plain_md5_etag is plain
-
-
-def test_full_object_checksum_only():
-    info = ObjectInfo.from_response(response(ChecksumCRC32="NhCmhg==", ChecksumType="FULL_OBJECT"))
-    assert info.checksum == "CRC32:NhCmhg=="
-    info = ObjectInfo.from_response(response(ChecksumSHA256="abc=", ChecksumCRC32C="def="))
-    assert info.checksum == "CRC32C:def="  # CRC32C is preferred over SHA256
-    composite = ObjectInfo.from_response(response(ChecksumCRC32="x==-3", ChecksumType="COMPOSITE"))
-    assert composite.checksum == ""
-
-
-def test_flags_against_entry():
-    info = ObjectInfo.from_response(response())
-    same = ManifestEntry("b", "k", 5, etag=f'"{md5(b"hello")}"')
-    assert info.flags_against(same) == []
-    assert info.flags_against(ManifestEntry("b", "k", None)) == []
-    assert info.flags_against(ManifestEntry("b", "k", 6)) == ["size-changed"]
-    assert info.flags_against(ManifestEntry("b", "k", 5, etag="0" * 32)) == ["etag-changed"]
-    assert info.flags_against(ManifestEntry("b", "k", 4, etag="0" * 32)) == [
-        "size-changed",
-        "etag-changed",
-    ]
-
 
 # --- fetch_whole with a hand-made client ---------------------------------------------------------
 
@@ -461,84 +323,3 @@ def test_access_denied_by_iam_policy_against_local_s3(iam_denied_s3):
     with pytest.raises(botocore.exceptions.ClientError) as exc:  # old credentials are refused
         admin_s3.get_object(Bucket="iam-bucket", Key="dir/ok file.txt")
     assert exc.value.response["Error"]["Code"] == "InvalidAccessKeyId"
-
-
-# --- S3 additional checksums ---------------------------------------------------------------------
-
-CHECK = b"123456789"  # the standard check input for CRCs
-
-
-def _b64(value: int | bytes, width: int = 0) -> str:
-    raw = value if isinstance(value, bytes) else value.to_bytes(width, "big")
-    return base64.b64encode(raw).decode()
-
-
-@pytest.mark.parametrize(
-    ("algorithm", "data", "expected"),
-    [
-        ("CRC32", CHECK, _b64(0xCBF43926, 4)),
-        ("CRC32C", CHECK, _b64(0xE3069283, 4)),
-        ("CRC64NVME", CHECK, _b64(0xAE8B14860A799888, 8)),
-        ("SHA1", CHECK, _b64(hashlib.sha1(CHECK).digest())),
-        ("SHA256", CHECK, _b64(hashlib.sha256(CHECK).digest())),
-        ("SHA512", CHECK, _b64(hashlib.sha512(CHECK).digest())),
-        ("MD5", CHECK, _b64(hashlib.md5(CHECK).digest())),
-        ("XXHASH64", b"", _b64(0xEF46DB3751D8E999, 8)),
-        ("XXHASH3", b"", _b64(0x2D06800538D394C2, 8)),
-        ("XXHASH128", b"", _b64(0x99AA06D3014798D86001C324468D497F, 16)),
-    ],
-)
-def test_body_checksum_matches_published_check_values(algorithm, data, expected):
-    ok = BodyChecksum(f"{algorithm}:{expected}")
-    for i in range(0, len(data), 4):  # fed in chunks, as bodies arrive
-        ok.update(data[i : i + 4])
-    assert ok.mismatch() == ""
-    bad = BodyChecksum(f"{algorithm}:{expected}")
-    bad.update(data + b"!")
-    assert bad.mismatch().startswith(f"{algorithm} of bytes read ")
-
-
-def test_unknown_or_missing_checksum_is_not_checked():
-    for announced in ("", "FUTURE:abc"):
-        c = BodyChecksum(announced)
-        c.update(b"anything")
-        assert c.mismatch() == ""
-
-
-def test_only_full_object_checksums_are_recorded():
-    values = {"CRC32": "AAAAAA==", "SHA256": "x"}
-    assert full_object_checksum(values.get, None) == "CRC32:AAAAAA=="
-    assert full_object_checksum(values.get, "FULL_OBJECT") == "CRC32:AAAAAA=="
-    assert full_object_checksum(values.get, "COMPOSITE") == ""
-    assert full_object_checksum({"CRC32C": "abc=-3"}.get, None) == ""  # multipart composite
-
-
-def test_object_info_from_raw_headers():
-    info = ObjectInfo.from_headers(
-        {
-            "content-length": "5",
-            "etag": '"' + md5(b"hello") + '"',
-            "last-modified": "Sun, 22 Nov 2026 00:19:01 GMT",
-            "x-amz-version-id": "v9",
-            "content-type": "text/plain",
-            "x-amz-meta-origin": "test",
-            "x-amz-storage-class": "STANDARD_IA",
-            "x-amz-tagging-count": "2",
-            "x-amz-checksum-crc64nvme": "AAAAAAAAAAA=",
-            "x-amz-server-side-encryption": "aws:kms",
-        }
-    )
-    assert (info.size, info.etag, info.version_id, info.content_type) == (
-        5,
-        md5(b"hello"),
-        "v9",
-        "text/plain",
-    )
-    assert info.last_modified == datetime(2026, 11, 22, 0, 19, 1, tzinfo=UTC)
-    assert (info.metadata, info.storage_class, info.tag_count) == (
-        {"origin": "test"},
-        "STANDARD_IA",
-        2,
-    )
-    assert info.checksum == "CRC64NVME:AAAAAAAAAAA="
-    assert not info.plain_md5_etag  # SSE-KMS: the ETag is not the MD5 of the bytes

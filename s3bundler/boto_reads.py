@@ -1,0 +1,171 @@
+"""Reading source objects with boto3: GET (by VersionId when known) and tags, a small object
+whole (:func:`fetch_whole`, served on a thread pool by :class:`BotoFetcher`), a large one as a
+stream that resumes after a dropped connection (:class:`ObjectStream`)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import botocore.exceptions
+
+from s3bundler import dlq
+from s3bundler.failures import NETWORK_ERRORS, STREAM_ERRORS, ObjectFailed, reason_for
+from s3bundler.fetched import Fetched, TooBigToBuffer
+from s3bundler.object_info import ObjectInfo, real_version
+from s3common.aws import AWS_ERRORS, describe, error_code
+from s3common.errors import DownloadError
+from s3common.sizes import MiB
+from s3common.submanifest import ManifestEntry
+
+log = logging.getLogger(__name__)
+
+CHUNK = MiB
+READ_ATTEMPTS = 3
+
+
+def get_args(entry: ManifestEntry) -> dict[str, Any]:
+    args: dict[str, Any] = {"Bucket": entry.bucket, "Key": entry.key, "ChecksumMode": "ENABLED"}
+    if entry.version_id:
+        args["VersionId"] = entry.version_id
+    return args
+
+
+def open_object(s3: Any, entry: ManifestEntry, **extra: Any) -> dict[str, Any]:
+    """GET the object; S3 errors become ObjectFailed, no-answer errors DownloadError."""
+    try:
+        return s3.get_object(**get_args(entry), **extra)
+    except NETWORK_ERRORS as exc:
+        raise DownloadError(
+            f"cannot read s3://{entry.bucket}/{entry.key}: {describe(exc)}"
+        ) from exc
+    except AWS_ERRORS as exc:
+        raise ObjectFailed(reason_for(exc), describe(exc)) from exc
+
+
+def read_tags(s3: Any, entry: ManifestEntry, info: ObjectInfo) -> tuple[dict[str, str] | None, str]:
+    """Tags of the object when it has any (TagCount from the GET), plus a flag on failure."""
+    if not info.tag_count:
+        return {}, ""
+    args = {"Bucket": entry.bucket, "Key": entry.key}
+    if version := real_version(info.version_id):
+        args["VersionId"] = version
+    try:
+        tagset = s3.get_object_tagging(**args)["TagSet"]
+    except AWS_ERRORS as exc:
+        log.warning("cannot read tags of s3://%s/%s: %s", entry.bucket, entry.key, describe(exc))
+        return None, f"tags-unreadable:{error_code(exc)}"
+    return {t["Key"]: t["Value"] for t in tagset}, ""
+
+
+def fetch_whole(s3: Any, entry: ManifestEntry, buffer_limit: int) -> Fetched:
+    """GET a small object into memory, verifying it. Raises ObjectFailed, TooBigToBuffer or
+    DownloadError. A body read that breaks is retried with a fresh GET."""
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        resp = open_object(s3, entry)
+        info = ObjectInfo.from_response(resp, entry.version_id)
+        if info.size > buffer_limit:
+            resp["Body"].close()
+            raise TooBigToBuffer()
+        try:
+            data = resp["Body"].read()
+        except botocore.exceptions.FlexibleChecksumError as exc:
+            raise ObjectFailed(dlq.CHECKSUM_MISMATCH, describe(exc)) from exc
+        except STREAM_ERRORS as exc:
+            if attempt == READ_ATTEMPTS:
+                raise DownloadError(
+                    f"cannot read s3://{entry.bucket}/{entry.key}: {describe(exc)}"
+                ) from exc
+            log.info("retrying s3://%s/%s after %s", entry.bucket, entry.key, exc)
+            continue
+        md5 = hashlib.md5(data).hexdigest()
+        info.check_md5(md5)
+        tags, tag_flag = read_tags(s3, entry, info)
+        flags = info.flags_against(entry) + ([tag_flag] if tag_flag else [])
+        return Fetched(entry, info, data, md5, tags, flags)
+    raise AssertionError("unreachable")
+
+
+class BotoFetcher:
+    """boto3 GETs on ``concurrency`` threads (the client's pool must be at least as large)."""
+
+    def __init__(self, s3: Any, concurrency: int) -> None:
+        self._s3 = s3
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="get")
+
+    def submit(self, entry: ManifestEntry, buffer_limit: int) -> Future[Fetched]:
+        return self._pool.submit(fetch_whole, self._s3, entry, buffer_limit)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class ObjectStream:
+    """Stream one (large) object chunk by chunk with a running MD5. If the connection breaks
+    mid-body the read resumes with a ranged GET pinned to the same ETag (``If-Match``); if the
+    object changed in between that is an ObjectFailed(Changed) -- by then the tar member is half
+    written, so the caller must abandon the archive."""
+
+    def __init__(self, s3: Any, entry: ManifestEntry, chunk_size: int = CHUNK) -> None:
+        self._s3 = s3
+        self.entry = entry
+        self._chunk = chunk_size
+        self._resp = open_object(s3, entry)
+        self.info = ObjectInfo.from_response(self._resp, entry.version_id)
+        self._md5 = hashlib.md5()
+        self.read = 0
+
+    @property
+    def md5(self) -> str:
+        return self._md5.hexdigest()
+
+    def chunks(self) -> Iterator[bytes]:
+        body = self._resp["Body"]
+        resumes = 0
+        while self.read < self.info.size:
+            try:
+                chunk = body.read(min(self._chunk, self.info.size - self.read))
+            except botocore.exceptions.FlexibleChecksumError as exc:
+                raise ObjectFailed(dlq.CHECKSUM_MISMATCH, describe(exc)) from exc
+            except STREAM_ERRORS as exc:
+                resumes += 1
+                if resumes >= READ_ATTEMPTS:
+                    raise DownloadError(
+                        f"cannot read s3://{self.entry.bucket}/{self.entry.key}: {describe(exc)}"
+                    ) from exc
+                body = self._resume()
+                continue
+            if not chunk:
+                raise DownloadError(
+                    f"s3://{self.entry.bucket}/{self.entry.key}: body ended at {self.read} of "
+                    f"{self.info.size} bytes"
+                )
+            self._md5.update(chunk)
+            self.read += len(chunk)
+            yield chunk
+        try:
+            # One more read hits end-of-body, where botocore verifies S3's full-object checksum.
+            if body.read(1):
+                raise DownloadError(
+                    f"s3://{self.entry.bucket}/{self.entry.key}: body longer than "
+                    f"{self.info.size} bytes"
+                )
+        except botocore.exceptions.FlexibleChecksumError as exc:
+            raise ObjectFailed(dlq.CHECKSUM_MISMATCH, describe(exc)) from exc
+        body.close()
+
+    def _resume(self) -> Any:
+        log.info("resuming s3://%s/%s at byte %d", self.entry.bucket, self.entry.key, self.read)
+        resp = open_object(
+            self._s3,
+            self.entry._replace(version_id=self.info.version_of(self.entry)),
+            Range=f"bytes={self.read}-",
+            IfMatch=f'"{self.info.etag}"',
+        )
+        return resp["Body"]
+
+    def close(self) -> None:
+        self._resp["Body"].close()
