@@ -156,9 +156,9 @@ def verify(out: dict[str, str], manifest_uri: str, inventoried: int) -> bool:
         for k in listing
         if k.endswith(".index.done")
     ]
-    archived = sum(r.archived for r in reports)
-    copied = sum(r.copied for r in reports)
-    failed = sum(r.failed for r in reports)
+    archived = sum(r.counts.archived for r in reports)
+    copied = sum(r.counts.copied for r in reports)
+    failed = sum(r.counts.failed for r in reports)
     reasons: dict[str, int] = {}
     for key in (k for k in listing if k.endswith(".dlq")):
         for row in read_dlq(s3.get_object(Bucket=bucket, Key=key)["Body"].read()):

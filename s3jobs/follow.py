@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from s3bundler.counts import Counts
 from s3bundler.report import REPORT_SUFFIX, ManifestReport
 from s3common.aws import AWS_ERRORS, NOT_FOUND_CODES, describe, error_code, read_failed
 from s3common.errors import S3BundlerError
@@ -53,37 +53,32 @@ class Job:
 
 @dataclass
 class Progress:
+    """The jobs' totals (from their summaries) and what their finished sub-manifests did
+    (``done``: the sum of their completion reports)."""
+
     jobs: int = 0
     jobs_grouped: int = 0
     manifests: int = 0
     manifests_done: int = 0
     objects: int = 0
     bytes: int = 0
-    archived: int = 0
-    archived_bytes: int = 0
-    copied: int = 0
-    copied_bytes: int = 0
-    failed: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
+    done: Counts = field(default_factory=Counts)
     queued: int | None = None
     in_flight: int | None = None
 
     @property
     def objects_done(self) -> int:
-        return self.archived + self.copied + self.failed
-
-    @property
-    def bytes_done(self) -> int:
-        return self.archived_bytes + self.copied_bytes
+        return self.done.accounted
 
     def summary_lines(self) -> list[str]:
-        errors = ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items())) or "none"
+        d = self.done
+        errors = ", ".join(f"{k} {v}" for k, v in sorted(d.errors.items())) or "none"
         return [
             f"manifests: {self.manifests_done}/{self.manifests} done in {self.jobs} job(s)",
             f"objects:   {self.objects_done}/{self.objects} "
-            f"(archived {self.archived}, copied {self.copied}, in DLQ index {self.failed})",
-            f"bytes:     archived {format_size(self.archived_bytes)}, "
-            f"copied {format_size(self.copied_bytes)} of {format_size(self.bytes)}",
+            f"(archived {d.archived}, copied {d.copied}, in DLQ index {d.failed})",
+            f"bytes:     archived {format_size(d.archived_bytes)}, "
+            f"copied {format_size(d.copied_bytes)} of {format_size(self.bytes)}",
             f"DLQ reasons: {errors}",
         ]
 
@@ -115,12 +110,7 @@ class JobFollower:
                 p.bytes += job.summary.bytes
             for r in job.reports.values():
                 p.manifests_done += 1
-                p.archived += r.archived
-                p.archived_bytes += r.archived_bytes
-                p.copied += r.copied
-                p.copied_bytes += r.copied_bytes
-                p.failed += r.failed
-                p.errors.update(r.errors)
+                p.done.add(r.counts)
         if self.sqs is not None and self.queue_url:
             p.queued, p.in_flight = self._queue_depth()
         return p
@@ -203,8 +193,8 @@ def follow(
             bar.set_postfix_str(
                 f"manifests {progress.manifests_done}/{progress.manifests}"
                 f" | queued {_opt(progress.queued)} in flight {_opt(progress.in_flight)}"
-                f" | DLQ {progress.failed}"
-                f" | {format_size(progress.bytes_done / elapsed)}/s",
+                f" | DLQ {progress.done.failed}"
+                f" | {format_size(progress.done.bytes_done / elapsed)}/s",
                 refresh=False,
             )
             bar.refresh()

@@ -1,5 +1,8 @@
 """JobFollower against the moto server: summaries and completion reports -> progress."""
 
+from collections import Counter
+
+from s3bundler.counts import Counts
 from s3bundler.report import ManifestReport
 from s3common.submanifest import JobSummary
 from s3jobs.follow import Job, JobFollower
@@ -20,16 +23,13 @@ def _summary(bucket: str, manifests: int) -> JobSummary:
 
 
 def _report(key: str, archived: int, failed: int) -> bytes:
-    return ManifestReport(
-        manifest=key,
+    counts = Counts(
         objects=archived + failed,
         archived=archived,
         archived_bytes=archived * 100,
-        copied=0,
-        copied_bytes=0,
-        failed=failed,
-        errors={"NoSuchKey": failed} if failed else {},
-    ).to_json()
+        errors=Counter({"NoSuchKey": failed} if failed else {}),
+    )
+    return ManifestReport(manifest=key, counts=counts).to_json()
 
 
 def test_progress_sums_reports_until_every_manifest_is_done(s3, bucket):
@@ -42,11 +42,12 @@ def test_progress_sums_reports_until_every_manifest_is_done(s3, bucket):
     s3.put_object(Bucket=bucket, Key="out/job.0.index.done", Body=_report("0", 9, 1))
     s3.put_object(Bucket=bucket, Key="out/job-other.0.index.done", Body=_report("x", 5, 0))
     p = follower.poll()
-    assert (p.manifests, p.manifests_done, p.objects_done, p.failed) == (2, 1, 10, 1)
+    assert (p.manifests, p.manifests_done, p.objects_done, p.done.failed) == (2, 1, 10, 1)
     assert not follower.done
 
     s3.put_object(Bucket=bucket, Key="out/job.1.index.done", Body=_report("1", 20, 0))
     p = follower.poll()
     assert follower.done
-    assert (p.archived, p.archived_bytes, p.objects, p.errors["NoSuchKey"]) == (29, 2900, 30, 1)
+    d = p.done
+    assert (d.archived, d.archived_bytes, p.objects, d.errors["NoSuchKey"]) == (29, 2900, 30, 1)
     assert "objects:   30/30 (archived 29, copied 0, in DLQ index 1)" in p.summary_lines()

@@ -163,5 +163,5 @@ def test_stack_local_wait_end_to_end(aws, tmp_path):
         )
         for k in summary.manifest_keys()
     ]
-    assert sum(r.archived + r.copied + r.failed for r in reports) == 120
+    assert sum(r.counts.accounted for r in reports) == 120
     assert inventory_report  # the report writer the demo and this test use
