@@ -1,4 +1,4 @@
-"""Where the bundler's outputs live (design.md, "Archive, index and DLQ index").
+"""Where the bundler's outputs live (docs/formats.md, "Bundler outputs").
 
     archive   <prefix>/<hash6>/<source-bucket>/<manifest-name>.tar[.gz]
     index     <prefix>/<hash6>/<source-bucket>/<manifest-name>.index

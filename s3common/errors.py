@@ -1,4 +1,4 @@
-"""Exit codes and the exceptions that carry them (design.md, "Configuration conventions")."""
+"""Exit codes and the exceptions that carry them (docs/formats.md, "Exit codes")."""
 
 from __future__ import annotations
 

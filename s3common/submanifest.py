@@ -1,4 +1,4 @@
-"""The sub-manifest: the one definition of the grouper -> bundler contract (design.md).
+"""The sub-manifest: the one definition of the grouper -> bundler contract (docs/formats.md).
 
 A sub-manifest is CSV (RFC 4180, Python ``csv`` quoting) with one header row::
 

@@ -1,4 +1,4 @@
-"""Output locations (design.md, "Archive, index and DLQ index")."""
+"""Output locations (docs/formats.md, "Bundler outputs")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Queue message bodies -> sub-manifest locations (design.md, "Queue messages")."""
+"""Queue message bodies -> sub-manifest locations (docs/formats.md, "Queue messages")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Human sizes (design.md: ``123``, ``4K``, ``512MB``, ``4GiB``, ``2GB``; 1024-based)."""
+"""Human sizes (docs/formats.md conventions: ``123``, ``4K``, ``512MB``, ``4GiB``, ``2GB``; 1024-based)."""
 
 from __future__ import annotations
 
