@@ -92,7 +92,7 @@ from xml.sax.saxutils import escape
 from s3common.local_endpoint import stop_process
 from s3common.running import StartStop
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Dummy credentials and region (never valid against AWS); same as s3common.local_endpoint.
 LOCAL_ENV = {
@@ -902,7 +902,9 @@ class BenchServer(StartStop):
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.endpoint", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--latency-ms", type=float, default=0.0)
@@ -927,7 +929,3 @@ def main(argv: list[str] | None = None) -> None:
         put_sinks=args.put_sink,
         tls=(args.cert, args.key) if args.cert and args.key else None,
     )
-
-
-if __name__ == "__main__":
-    main()
