@@ -80,7 +80,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
@@ -89,6 +88,17 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+from bench.endpoint.chunked import crc32_b64, read_payload
+from bench.endpoint.wsgi import (
+    S3_NS,
+    WsgiApp,
+    call_app,
+    json_response,
+    read_body,
+    request_headers,
+    s3_error,
+    xml_response,
+)
 from s3common.local_endpoint import stop_process
 from s3common.running import StartStop
 
@@ -103,65 +113,6 @@ LOCAL_ENV = {
 }
 
 _CONDITIONAL = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
-
-
-_S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
-
-
-def _xml(status: str, body: str, start_response: Callable[..., Any]) -> list[bytes]:
-    data = f'<?xml version="1.0" encoding="UTF-8"?>\n{body}'.encode()
-    start_response(
-        status, [("Content-Type", "application/xml"), ("Content-Length", str(len(data)))]
-    )
-    return [data]
-
-
-def _s3_error(code: str, message: str, start_response: Callable[..., Any]) -> list[bytes]:
-    status = {"NoSuchUpload": "404 Not Found"}.get(code, "400 Bad Request")
-    body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
-    return _xml(status, body, start_response)
-
-
-def read_body(environ: dict[str, Any]) -> bytes:
-    """The whole request body: Content-Length bytes, or up to the end of a chunked body."""
-    stream = environ["wsgi.input"]
-    if environ.get("wsgi.input_terminated"):  # Transfer-Encoding: chunked
-        parts = []
-        while chunk := stream.read(1 << 20):
-            parts.append(chunk)
-        return b"".join(parts)
-    want = int(environ.get("CONTENT_LENGTH") or 0)
-    parts, got = [], 0
-    while got < want:
-        chunk = stream.read(want - got)
-        if not chunk:
-            break
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)
-
-
-def decode_aws_chunked(raw: bytes) -> tuple[bytes, dict[str, str]]:
-    """Data and trailer headers of an aws-chunked body (``<hex>[;sig]\\r\\n<data>\\r\\n``...)."""
-    out, trailers, pos = [], {}, 0
-    view = memoryview(raw)
-    while True:
-        eol = raw.index(b"\r\n", pos)
-        size = int(raw[pos:eol].split(b";", 1)[0], 16)
-        pos = eol + 2
-        if size == 0:
-            break
-        out.append(view[pos : pos + size])
-        pos += size + 2
-    for line in raw[pos:].split(b"\r\n"):
-        name, sep, value = line.decode("latin-1").partition(":")
-        if sep:
-            trailers[name.strip().lower()] = value.strip()
-    return b"".join(out), trailers
-
-
-def crc32_b64(data: bytes) -> str:
-    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 class MultipartSink:
@@ -182,9 +133,9 @@ class MultipartSink:
             upload_id = uuid.uuid4().hex
             with self._lock:
                 self._uploads[upload_id] = {"key": f"{bucket}/{key}", "parts": {}}
-            return _xml(
+            return xml_response(
                 "200 OK",
-                f'<InitiateMultipartUploadResult xmlns="{_S3_NS}"><Bucket>{escape(bucket)}'
+                f'<InitiateMultipartUploadResult xmlns="{S3_NS}"><Bucket>{escape(bucket)}'
                 f"</Bucket><Key>{escape(key)}</Key><UploadId>{upload_id}</UploadId>"
                 "</InitiateMultipartUploadResult>",
                 start,
@@ -193,7 +144,7 @@ class MultipartSink:
         upload = self._uploads.get(upload_id)
         if upload is None or upload["key"] != f"{bucket}/{key}":
             read_body(environ)
-            return _s3_error("NoSuchUpload", "The specified upload does not exist.", start)
+            return s3_error("NoSuchUpload", "The specified upload does not exist.", start)
         if op == "UploadPart":
             return self._part(upload, int(q["partNumber"][0]), environ, start)
         if op == "AbortMultipartUpload":
@@ -206,17 +157,17 @@ class MultipartSink:
         numbers = [int(n) for n in re.findall(rb"<PartNumber>(\d+)</PartNumber>", body)]
         parts = upload["parts"]
         if not numbers or numbers != sorted(set(numbers)) or any(n not in parts for n in numbers):
-            return _s3_error("InvalidPart", f"parts {numbers[:5]}... not all uploaded", start)
+            return s3_error("InvalidPart", f"parts {numbers[:5]}... not all uploaded", start)
         too_small = [n for n in numbers[:-1] if parts[n] < 5 << 20]
         if too_small:
-            return _s3_error("EntityTooSmall", f"part {too_small[0]} below 5 MiB", start)
+            return s3_error("EntityTooSmall", f"part {too_small[0]} below 5 MiB", start)
         with self._lock:
             self._uploads.pop(upload_id, None)
             self.objects[upload["key"]] = sum(parts[n] for n in numbers)
         etag = f"{uuid.uuid4().hex}-{len(numbers)}"
-        return _xml(
+        return xml_response(
             "200 OK",
-            f'<CompleteMultipartUploadResult xmlns="{_S3_NS}"><Location>/{escape(bucket)}/'
+            f'<CompleteMultipartUploadResult xmlns="{S3_NS}"><Location>/{escape(bucket)}/'
             f"{escape(key)}</Location><Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
             f"<ETag>&quot;{etag}&quot;</ETag></CompleteMultipartUploadResult>",
             start,
@@ -225,21 +176,14 @@ class MultipartSink:
     def _part(
         self, upload: dict[str, Any], number: int, environ: dict[str, Any], start: Any
     ) -> list[bytes]:
-        raw = read_body(environ)
-        headers = {k[5:].lower().replace("_", "-"): v for k, v in environ.items()
-                   if k.startswith("HTTP_")}  # fmt: skip
-        sha = headers.get("x-amz-content-sha256", "")
-        chunked = "aws-chunked" in headers.get("content-encoding", "") or sha.startswith(
-            "STREAMING-"
-        )
-        data, trailers = decode_aws_chunked(raw) if chunked else (raw, {})
+        data, trailers, headers = read_payload(environ)
         expected = trailers.get("x-amz-checksum-crc32") or headers.get("x-amz-checksum-crc32")
         crc = crc32_b64(data)
         if expected and expected != crc:
-            return _s3_error("BadDigest", f"CRC32 {crc} != {expected}", start)
+            return s3_error("BadDigest", f"CRC32 {crc} != {expected}", start)
         decoded = headers.get("x-amz-decoded-content-length")
         if decoded and int(decoded) != len(data):
-            return _s3_error("IncompleteBody", f"{len(data)} bytes, not {decoded}", start)
+            return s3_error("IncompleteBody", f"{len(data)} bytes, not {decoded}", start)
         with self._lock:
             upload["parts"][number] = len(data)
             self.parts += 1
@@ -310,37 +254,30 @@ class PutSink:
             start("200 OK", headers)
             return [b""]
         what = "listing it" if op == "ListObjects" else "reading it"
-        return _s3_error(
+        return s3_error(
             "NotImplemented", f"{name} is in the bench put sink: {what} is not supported", start
         )
 
     def _put(self, name: str, environ: dict[str, Any], start: Callable[..., Any]) -> list[bytes]:
-        raw = read_body(environ)
-        headers = {k[5:].lower().replace("_", "-"): v for k, v in environ.items()
-                   if k.startswith("HTTP_")}  # fmt: skip
-        sha = headers.get("x-amz-content-sha256", "")
-        chunked = "aws-chunked" in headers.get("content-encoding", "") or sha.startswith(
-            "STREAMING-"
-        )
-        data, trailers = decode_aws_chunked(raw) if chunked else (raw, {})
+        data, trailers, headers = read_payload(environ)
         checksums = {k: v for k, v in headers.items() if k.startswith("x-amz-checksum-")}
         checksums.update(trailers)
         checksums.pop("x-amz-checksum-mode", None)
         other = sorted(set(checksums) - {"x-amz-checksum-crc32"})
         if other:
-            return _s3_error("NotImplemented", f"bench put sink checks CRC32 only: {other}", start)
+            return s3_error("NotImplemented", f"bench put sink checks CRC32 only: {other}", start)
         expected = checksums.get("x-amz-checksum-crc32")
         crc = crc32_b64(data)
         if expected and expected != crc:
-            return _s3_error("BadDigest", f"CRC32 {crc} != {expected}", start)
+            return s3_error("BadDigest", f"CRC32 {crc} != {expected}", start)
         decoded = headers.get("x-amz-decoded-content-length")
         if decoded and int(decoded) != len(data):
-            return _s3_error("IncompleteBody", f"{len(data)} bytes, not {decoded}", start)
+            return s3_error("IncompleteBody", f"{len(data)} bytes, not {decoded}", start)
         etag = f'"{uuid.uuid4().hex}"'  # MD5 only when asked to check it: ~2 ms per MiB
         if content_md5 := headers.get("content-md5"):
             md5 = hashlib.md5(data)
             if content_md5 != base64.b64encode(md5.digest()).decode():
-                return _s3_error("BadDigest", "Content-MD5 does not match the body", start)
+                return s3_error("BadDigest", "Content-MD5 does not match the body", start)
             etag = f'"{md5.hexdigest()}"'
         meta = "x-amz-meta-"
         obj = {
@@ -371,9 +308,6 @@ class Recorded(NamedTuple):
     status: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
-
-
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def s3_operation(method: str, path: str, query: str, headers: dict[str, str]) -> tuple[str, str]:
@@ -495,33 +429,13 @@ class BenchMiddleware:
             for p in stale:
                 self._recorded.pop(p, None)
 
-    def _moto(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> tuple[str, list[tuple[str, str]], bytes]:
-        """Let moto answer (its answer also goes to ``start_response``); returns the status,
-        headers and whole body it gave."""
-        captured: list[Any] = ["", []]
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured[:] = [status, headers]
-            return start_response(status, headers, exc_info)
-
-        result = self.app(environ, capture)
-        try:
-            body = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        return captured[0], captured[1], body
-
     def _put_and_record(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         """Pass a PutObject to moto; when it succeeds, GET the object from moto in-process
         (as a client would: no query, ``x-amz-checksum-mode: ENABLED``) and record the answer
         for replay -- cheaper than a client reading every object once after seeding."""
-        status, _, body = self._moto(environ, start_response)
+        status, _, body = call_app(self.app, environ, start_response)
         if status.startswith("200"):
             keep = {"HTTP_HOST", "HTTP_AUTHORIZATION", "HTTP_X_AMZ_DATE", "HTTP_USER_AGENT"}
             get = {
@@ -555,19 +469,12 @@ class BenchMiddleware:
                 self._replayed += 1
             start_response(hit.status, list(hit.headers))
             return [hit.body]
-        status, headers, body = self._moto(environ, start_response)
+        status, headers, body = call_app(self.app, environ, start_response)
         if status.startswith("200") and len(body) <= self.replay_max:
             keep = tuple((k, v) for k, v in headers if k.lower() not in ("date", "server"))
             with self._lock:
                 self._recorded.setdefault(path, {})[key] = Recorded(status, keep, body)
         return [body]
-
-    def _json(self, start_response: Callable[..., Any], body: object) -> list[bytes]:
-        data = json.dumps(body).encode()
-        start_response(
-            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
-        )
-        return [data]
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -576,20 +483,20 @@ class BenchMiddleware:
         method = environ.get("REQUEST_METHOD", "GET")
         query = environ.get("QUERY_STRING", "")
         if path == "/__bench/counts":
-            return self._json(start_response, self.counts())
+            return json_response(start_response, self.counts())
         if path == "/__bench/reset":
             self.reset()
-            return self._json(start_response, {"reset": True})
+            return json_response(start_response, {"reset": True})
         if path == "/__bench/latency":
             ms = float(parse_qs(query).get("ms", ["0"])[0])
             self.latency = ms / 1000
-            return self._json(start_response, {"latency_ms": ms})
+            return json_response(start_response, {"latency_ms": ms})
         if path == "/__bench/replay":
             self.replay = parse_qs(query).get("on", ["1"])[0] not in ("0", "false")
             if not self.replay:
                 with self._lock:
                     self._recorded.clear()
-            return self._json(start_response, {"replay": self.replay})
+            return json_response(start_response, {"replay": self.replay})
         if path == "/__bench/put-sink":
             pattern = parse_qs(query).get("pattern", [""])[0]
             with self.put_sink._lock:
@@ -598,12 +505,10 @@ class BenchMiddleware:
                 else:
                     self.put_sink.patterns.clear()
                 patterns = list(self.put_sink.patterns)
-            return self._json(start_response, {"put_sink": patterns})
+            return json_response(start_response, {"put_sink": patterns})
         if path.startswith("/moto-api/reset"):
             self.put_sink.clear()  # moto forgets every object: so does the sink
-        headers = {
-            k[5:].lower().replace("_", "-"): v for k, v in environ.items() if k.startswith("HTTP_")
-        }
+        headers = request_headers(environ)
         op, bucket = s3_operation(method, path, query, headers)
         size = int(environ.get("CONTENT_LENGTH") or 0)
         with self._lock:
