@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
+from bench.endpoint.operations import s3_operation
 from bench.endpoint.sinks import MultipartSink, PutSink
 from bench.endpoint.wsgi import (
     WsgiApp,
@@ -94,58 +95,6 @@ class Recorded(NamedTuple):
     status: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
-
-
-def s3_operation(method: str, path: str, query: str, headers: dict[str, str]) -> tuple[str, str]:
-    """(S3 operation name, bucket) of a path-style S3 request; other requests are named by
-    method and first path segment (bucket "")."""
-    if path.startswith("/moto-api") or path.startswith("/__bench"):
-        return f"{method} {path.split('?')[0]}", ""
-    bucket, _, key = path.lstrip("/").partition("/")
-    q = parse_qs(query, keep_blank_values=True)
-    if not bucket:
-        return f"{method} /", ""
-    if not key:  # bucket-level
-        if method == "PUT":
-            return ("PutBucket" + next(iter(q), "").capitalize() if q else "CreateBucket"), bucket
-        if method == "POST" and "delete" in q:
-            return "DeleteObjects", bucket
-        if method == "DELETE" and not q:
-            return "DeleteBucket", bucket
-        if method == "GET" and not q.keys() - {"list-type", "prefix", "delimiter", "max-keys",
-                                               "continuation-token", "encoding-type", "marker",
-                                               "start-after", "fetch-owner"}:  # fmt: skip
-            return "ListObjects", bucket
-        return f"{method} bucket?{'&'.join(sorted(q))}", bucket
-    copy = "x-amz-copy-source" in headers
-    if method == "GET":
-        if "tagging" in q:
-            return "GetObjectTagging", bucket
-        if "uploadId" in q:
-            return "ListParts", bucket
-        if "acl" in q or "attributes" in q or "retention" in q or "legal-hold" in q:
-            return f"GetObject?{'&'.join(sorted(q))}", bucket
-        return ("GetObjectRange" if "range" in headers else "GetObject"), bucket
-    if method == "HEAD":
-        return "HeadObject", bucket
-    if method == "PUT":
-        if "partNumber" in q and "uploadId" in q:
-            return ("UploadPartCopy" if copy else "UploadPart"), bucket
-        if "tagging" in q:
-            return "PutObjectTagging", bucket
-        return ("CopyObject" if copy else "PutObject"), bucket
-    if method == "POST":
-        if "uploads" in q:
-            return "CreateMultipartUpload", bucket
-        if "uploadId" in q:
-            return "CompleteMultipartUpload", bucket
-    if method == "DELETE":
-        if "uploadId" in q:
-            return "AbortMultipartUpload", bucket
-        if "tagging" in q:
-            return "DeleteObjectTagging", bucket
-        return "DeleteObject", bucket
-    return f"{method} object?{'&'.join(sorted(q))}", bucket
 
 
 class BenchMiddleware:
