@@ -28,21 +28,12 @@ over HTTPS (as against S3) it sends ``UNSIGNED-PAYLOAD`` with an aws-chunked CRC
 
 Multipart sink and put sink: see :mod:`bench.endpoint.sinks`.
 
-Replay: moto spends 1-2 ms of CPU on every GET (Flask routing, response building). On a
-2-core machine that shares the cores with the client being measured, so with replay on (the
-default) a plain GetObject (no Range, no conditions) whose answer moto already gave once is
-answered again from the recorded status, headers and body -- byte for byte what moto said,
-without moto's CPU. Any PUT/POST/DELETE on the key (or a bucket delete, or moto's reset)
-forgets it. Bodies up to ``--replay-max`` bytes are recorded: right after a successful
-PutObject the wrapper GETs the object from moto in-process (no query, ``x-amz-checksum-mode:
-ENABLED``, as boto3 asks) and keeps the answer. ``counts()["replayed"]`` says how many answers
-were replays.
+Replay of GETs: see :mod:`bench.endpoint.replay`.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import os
@@ -50,26 +41,16 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
-from urllib.parse import parse_qs
+from typing import Any
 
-from bench.endpoint.operations import s3_operation
-from bench.endpoint.sinks import MultipartSink, PutSink
-from bench.endpoint.wsgi import (
-    WsgiApp,
-    call_app,
-    json_response,
-    request_headers,
-)
+from bench.endpoint.middleware import BenchMiddleware
 from s3common.local_endpoint import stop_process
 from s3common.running import StartStop
 
@@ -82,184 +63,6 @@ LOCAL_ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-_CONDITIONAL = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
-
-
-_SINK_OPS = frozenset(
-    {"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload"}
-)
-
-
-class Recorded(NamedTuple):
-    status: str
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-
-class BenchMiddleware:
-    """WSGI middleware around moto's app: count the request, sleep ``latency`` seconds, then
-    answer it from the multipart sink, the put sink, a recorded answer, or by calling
-    ``app``."""
-
-    def __init__(
-        self,
-        app: WsgiApp,
-        latency: float = 0.0,
-        replay: bool = True,
-        replay_max: int = 16 << 20,
-        sink_buckets: Iterable[str] = (),
-        put_sinks: Iterable[str] = (),
-    ) -> None:
-        self.app = app
-        self.sink = MultipartSink()
-        self.sink_buckets = frozenset(sink_buckets)
-        self.put_sink = PutSink(put_sinks)
-        self.latency = latency
-        self.replay = replay
-        self.replay_max = replay_max
-        self._lock = threading.Lock()
-        self._ops: Counter[str] = Counter()
-        self._by_bucket: Counter[str] = Counter()
-        self._bytes_in: Counter[str] = Counter()
-        self._replayed = 0
-        # path -> {(query, checksum mode): (status, headers, body)}
-        self._recorded: dict[str, dict[tuple[str, str], Recorded]] = {}
-
-    def counts(self) -> dict[str, Any]:
-        with self._lock:
-            cpu = os.times()
-            return {
-                "ops": dict(self._ops),
-                "by_bucket": dict(self._by_bucket),
-                "bytes_in": dict(self._bytes_in),
-                "latency_ms": self.latency * 1000,
-                "cpu_seconds": round(cpu.user + cpu.system, 3),
-                "replayed": self._replayed,
-                "recorded": sum(len(v) for v in self._recorded.values()),
-                "sink_objects": dict(self.sink.objects),
-                "sink_parts": self.sink.parts,
-                "put_sink_objects": self.put_sink.summary(),
-            }
-
-    def reset(self) -> None:
-        with self._lock:
-            self._ops.clear()
-            self._by_bucket.clear()
-            self._bytes_in.clear()
-            self._replayed = 0
-        self.sink.reset()
-
-    def _forget(self, op: str, path: str, bucket: str) -> None:
-        """Drop recorded answers a request may have made stale."""
-        if not self._recorded:
-            return
-        with self._lock:
-            if path.startswith("/moto-api") or op in ("DeleteObjects", "DeleteBucket"):
-                stale = [p for p in self._recorded if path.startswith("/moto-api")
-                         or p.startswith(f"/{bucket}/")]  # fmt: skip
-            else:
-                stale = [path]
-            for p in stale:
-                self._recorded.pop(p, None)
-
-    def _put_and_record(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        """Pass a PutObject to moto; when it succeeds, GET the object from moto in-process
-        (as a client would: no query, ``x-amz-checksum-mode: ENABLED``) and record the answer
-        for replay -- cheaper than a client reading every object once after seeding."""
-        status, _, body = call_app(self.app, environ, start_response)
-        if status.startswith("200"):
-            keep = {"HTTP_HOST", "HTTP_AUTHORIZATION", "HTTP_X_AMZ_DATE", "HTTP_USER_AGENT"}
-            get = {
-                k: v
-                for k, v in environ.items()
-                if not (k.startswith("HTTP_") or k.startswith("CONTENT_")) or k in keep
-            }
-            path = environ["PATH_INFO"]
-            get.pop("wsgi.input_terminated", None)
-            get.update(
-                {
-                    "REQUEST_METHOD": "GET",
-                    "QUERY_STRING": "",
-                    "REQUEST_URI": path,
-                    "RAW_URI": path,
-                    "CONTENT_LENGTH": "0",
-                    "HTTP_X_AMZ_CHECKSUM_MODE": "ENABLED",
-                    "wsgi.input": io.BytesIO(),
-                }
-            )
-            self._get_replayable(get, lambda *args: None, ("", "ENABLED"))
-        return [body]
-
-    def _get_replayable(
-        self, environ: dict[str, Any], start_response: Callable[..., Any], key: tuple[str, str]
-    ) -> Iterable[bytes]:
-        path = environ["PATH_INFO"]
-        hit = self._recorded.get(path, {}).get(key)
-        if hit is not None:
-            with self._lock:
-                self._replayed += 1
-            start_response(hit.status, list(hit.headers))
-            return [hit.body]
-        status, headers, body = call_app(self.app, environ, start_response)
-        if status.startswith("200") and len(body) <= self.replay_max:
-            keep = tuple((k, v) for k, v in headers if k.lower() not in ("date", "server"))
-            with self._lock:
-                self._recorded.setdefault(path, {})[key] = Recorded(status, keep, body)
-        return [body]
-
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        method = environ.get("REQUEST_METHOD", "GET")
-        query = environ.get("QUERY_STRING", "")
-        if path == "/__bench/counts":
-            return json_response(start_response, self.counts())
-        if path == "/__bench/reset":
-            self.reset()
-            return json_response(start_response, {"reset": True})
-        if path == "/__bench/latency":
-            ms = float(parse_qs(query).get("ms", ["0"])[0])
-            self.latency = ms / 1000
-            return json_response(start_response, {"latency_ms": ms})
-        if path == "/__bench/replay":
-            self.replay = parse_qs(query).get("on", ["1"])[0] not in ("0", "false")
-            if not self.replay:
-                with self._lock:
-                    self._recorded.clear()
-            return json_response(start_response, {"replay": self.replay})
-        if path == "/__bench/put-sink":
-            pattern = parse_qs(query).get("pattern", [""])[0]
-            return json_response(start_response, {"put_sink": self.put_sink.set_pattern(pattern)})
-        if path.startswith("/moto-api/reset"):
-            self.put_sink.clear()  # moto forgets every object: so does the sink
-        headers = request_headers(environ)
-        op, bucket = s3_operation(method, path, query, headers)
-        size = int(environ.get("CONTENT_LENGTH") or 0)
-        with self._lock:
-            self._ops[op] += 1
-            self._by_bucket[f"{op} {bucket}"] += 1
-            self._bytes_in[op] += size
-        if self.latency > 0:
-            time.sleep(self.latency)
-        if bucket in self.sink_buckets and op in _SINK_OPS:
-            key = path.lstrip("/").partition("/")[2]
-            return self.sink.handle(op, bucket, key, environ, start_response)
-        if method not in ("GET", "HEAD"):
-            self._forget(op, path, bucket)
-        if "x-amz-copy-source" not in headers:
-            key = path.lstrip("/").partition("/")[2]
-            if self.put_sink.wants(op, bucket, key, query):
-                return self.put_sink.handle(op, bucket, key, environ, start_response)
-        if self.replay and op == "PutObject" and bucket not in self.sink_buckets:
-            return self._put_and_record(environ, start_response)
-        elif self.replay and op == "GetObject" and not _CONDITIONAL.intersection(headers):
-            key = (query, headers.get("x-amz-checksum-mode", ""))
-            return self._get_replayable(environ, start_response, key)
-        return self.app(environ, start_response)
 
 
 def _keep_alive_handler() -> type:
