@@ -21,10 +21,7 @@ The latency is a sleep before the request reaches moto (time to first byte); it 
 S3's per-connection bandwidth. Sleeping releases the GIL, so concurrent requests overlap as
 they would against S3; moto's own CPU time per request comes on top.
 
-HTTPS: by default the endpoint speaks TLS with a self-signed certificate for 127.0.0.1
-(clients get ``AWS_CA_BUNDLE``), because botocore behaves differently over plain HTTP: it
-SHA-256-hashes every request body for the signature and sends checksums as headers, where
-over HTTPS (as against S3) it sends ``UNSIGNED-PAYLOAD`` with an aws-chunked CRC32 trailer.
+HTTPS: see :mod:`bench.endpoint.certificate`.
 
 Multipart sink and put sink: see :mod:`bench.endpoint.sinks`.
 
@@ -35,14 +32,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -50,7 +45,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.endpoint.middleware import BenchMiddleware
+from bench.endpoint.certificate import make_certificate
 from s3common.local_endpoint import stop_process
 from s3common.running import StartStop
 
@@ -63,158 +58,6 @@ LOCAL_ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def _keep_alive_handler() -> type:
-    """werkzeug's request handler closes every connection after one response (it cannot drain
-    a request body it did not read). S3 keeps connections alive and so do its clients, and a
-    TCP connection per request would add connect/teardown CPU to every GET on both sides. This
-    handler reads exactly Content-Length bytes of body (draining what the app left), answers
-    with a Content-Length, and keeps the connection for the next request (also over TLS)."""
-    import socket
-
-    from werkzeug.serving import DechunkedInput, WSGIRequestHandler
-    from werkzeug.wsgi import LimitedStream
-
-    class KeepAliveHandler(WSGIRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = 600  # idle keep-alive connections end eventually
-
-        def setup(self) -> None:
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def run_wsgi(self) -> None:
-            if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
-                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            environ = self.make_environ()
-            body_in = environ["wsgi.input"]
-            if not isinstance(body_in, DechunkedInput):
-                body_in = LimitedStream(self.rfile, int(environ.get("CONTENT_LENGTH") or 0))
-                environ["wsgi.input"] = body_in
-            response: list[Any] = ["500 Internal Server Error", []]
-            chunks: list[bytes] = []
-
-            def start_response(status: str, headers: list[Any], exc_info: Any = None) -> Any:
-                response[:] = [status, headers]
-                return chunks.append
-
-            try:
-                result = self.server.app(environ, start_response)
-                try:
-                    chunks.extend(result)
-                finally:
-                    close = getattr(result, "close", None)
-                    if close is not None:
-                        close()
-            except Exception as exc:  # the server must answer and keep serving
-                traceback.print_exc()
-                response[:] = ["500 Internal Server Error", []]
-                chunks[:] = [f"bench endpoint: {type(exc).__name__}: {exc}".encode()]
-                self.close_connection = True
-            while body_in.read(1 << 20):  # drain what the app did not read
-                pass
-            body = b"".join(chunks)
-            status, headers = response
-            head = [f"HTTP/1.1 {status}", "Server: bench-endpoint"]
-            has_length = False
-            for name, value in headers:
-                lname = name.lower()
-                if lname in ("connection", "transfer-encoding", "server"):
-                    continue
-                has_length = has_length or lname == "content-length"
-                head.append(f"{name}: {value}")
-            if not has_length:
-                head.append(f"Content-Length: {len(body)}")
-            if self.close_connection:
-                head.append("Connection: close")
-            data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
-            if self.command == "HEAD":
-                body = b""
-            if len(body) <= 1 << 16:
-                self.wfile.write(data + body)
-            else:
-                self.wfile.write(data)
-                self.wfile.write(body)
-
-    return KeepAliveHandler
-
-
-def make_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
-    """A self-signed certificate for ``host`` (an IP address); returns (cert, key) paths."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=7))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "bench-endpoint.crt", directory / "bench-endpoint.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-def serve(
-    host: str,
-    port: int,
-    latency_ms: float = 0.0,
-    replay: bool = True,
-    replay_max: int = 16 << 20,
-    sink_buckets: Iterable[str] = (),
-    tls: tuple[str, str] | None = None,
-    put_sinks: Iterable[str] = (),
-) -> None:
-    """Serve moto's WSGI app, wrapped, with werkzeug's threaded server (as moto.server does);
-    ``tls`` = (certificate file, key file) for HTTPS."""
-    import moto.backends
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import run_simple
-
-    # moto lists its package directory (~180 stat calls) on every request to find the backend;
-    # the list never changes while the server runs. Caching it halves moto's CPU per request.
-    modules = tuple(moto.backends.list_of_moto_modules())
-    moto.backends.list_of_moto_modules = lambda: iter(modules)
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    main_app = DomainDispatcherApplication(create_backend_app)
-    main_app.debug = True  # type: ignore[attr-defined]  # as moto.server does
-    app = BenchMiddleware(
-        main_app,
-        latency_ms / 1000,
-        replay=replay,
-        replay_max=replay_max,
-        sink_buckets=sink_buckets,
-        put_sinks=put_sinks,
-    )
-    run_simple(
-        host, port, app, threaded=True, request_handler=_keep_alive_handler(), ssl_context=tls
-    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -355,6 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--key", help="TLS private key (PEM)")
     args = p.parse_args(argv)
     os.environ.update({k: v for k, v in LOCAL_ENV.items() if k not in os.environ})
+    from bench.endpoint.server import serve
+
     serve(
         args.host,
         args.port,
