@@ -46,26 +46,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.endpoint.certificate import make_certificate
-from s3common.local_endpoint import stop_process
+from s3common.local_endpoint import LOCAL_ENV, free_port, stop_process
 from s3common.running import StartStop
 
 ROOT = Path(__file__).resolve().parents[2]
-
-#: Dummy credentials and region (never valid against AWS); same as s3common.local_endpoint.
-LOCAL_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 class BenchServer(StartStop):
