@@ -29,7 +29,7 @@ from bench.bundler_bench import (
     Settings,
     bundler_scenarios,
 )
-from bench.endpoint import BenchServer
+from bench.endpoint.process import BenchServer
 from bench.grouper_bench import grouper_case
 
 ROOT = Path(__file__).resolve().parents[1]

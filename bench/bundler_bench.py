@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.endpoint import BenchServer
+from bench.endpoint.process import BenchServer
 from bench.measure import Measured, run_measured
 from s3common.sizes import format_size
 from s3common.submanifest import ManifestEntry, encode_manifest

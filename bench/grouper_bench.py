@@ -8,7 +8,7 @@ wall seconds, rows/s, CPU and peak RSS of the s3grouper process, and the S3 requ
 numbers depend on the machine. The inventory is laid out as S3 does it (see
 s3jobs/inventory_report.py); keys are URL-encoded in CSV ('/' as %2F) as S3 writes them.
 
-The sub-manifest PUTs go to the endpoint's put sink (bench/endpoint.py: body checked against
+The sub-manifest PUTs go to the endpoint's put sink (bench/endpoint/sinks.py: body checked against
 its CRC32, size and line count kept, not stored by moto), so moto's CPU per PUT on the shared
 cores is not what is measured. Every run is verified: the job summary accounts for every
 inventory row (objects + skipped), and the sub-manifests the endpoint received hold exactly
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script
     sys.path.insert(0, str(ROOT))
 
-from bench.endpoint import BenchServer  # noqa: E402
+from bench.endpoint.process import BenchServer  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
 from s3common import submanifest  # noqa: E402
 from s3common.s3uri import parse_s3_uri  # noqa: E402
