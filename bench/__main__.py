@@ -22,14 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.bundler_bench import (
-    ARCHIVE_BUCKET,
-    BundlerBench,
-    Scenario,
-    Settings,
-    bundler_scenarios,
-)
-from bench.endpoint import BenchServer
+from bench.bundler_bench import ARCHIVE_BUCKET, BundlerBench, Settings
+from bench.bundler_scenarios import Scenario, bundler_scenarios
+from bench.endpoint.process import BenchServer
 from bench.grouper_bench import grouper_case
 
 ROOT = Path(__file__).resolve().parents[1]

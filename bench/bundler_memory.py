@@ -20,7 +20,8 @@ if str(ROOT) not in sys.path:  # run as a script
     sys.path.insert(0, str(ROOT))
 
 from bench.__main__ import log, run  # noqa: E402
-from bench.bundler_bench import Dataset, Run, Scenario, Settings  # noqa: E402
+from bench.bundler_bench import Settings  # noqa: E402
+from bench.bundler_scenarios import Dataset, Run, Scenario  # noqa: E402
 from bench.report import bundler_table  # noqa: E402
 from s3common.sizes import format_size, parse_size  # noqa: E402
 

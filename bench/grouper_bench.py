@@ -8,7 +8,7 @@ wall seconds, rows/s, CPU and peak RSS of the s3grouper process, and the S3 requ
 numbers depend on the machine. The inventory is laid out as S3 does it (see
 s3jobs/inventory_report.py); keys are URL-encoded in CSV ('/' as %2F) as S3 writes them.
 
-The sub-manifest PUTs go to the endpoint's put sink (bench/endpoint.py: body checked against
+The sub-manifest PUTs go to the endpoint's put sink (bench/endpoint/sinks.py: body checked against
 its CRC32, size and line count kept, not stored by moto), so moto's CPU per PUT on the shared
 cores is not what is measured. Every run is verified: the job summary accounts for every
 inventory row (objects + skipped), and the sub-manifests the endpoint received hold exactly
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script
     sys.path.insert(0, str(ROOT))
 
-from bench.endpoint import BenchServer  # noqa: E402
+from bench.endpoint.process import BenchServer  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
 from s3common import submanifest  # noqa: E402
 from s3common.s3uri import parse_s3_uri  # noqa: E402
@@ -87,6 +87,25 @@ def generate(rows: int, start: int, fmt: str) -> bytes:
     return gzip.compress(buf.getvalue(), compresslevel=6)
 
 
+def _put_inventory(
+    s3: Any, fmt: str, rows: int, files: int, config_id: str, log: Any
+) -> tuple[str, list[bytes]]:
+    """Generate a ``rows``-row inventory in ``files`` data files and put it, as S3 lays out an
+    inventory report, in INVENTORY_BUCKET (WORK_BUCKET is created too); returns the report's
+    manifest URI and the data files' bodies."""
+    for bucket in (INVENTORY_BUCKET, WORK_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    t0 = time.monotonic()
+    per_file = -(-rows // files)
+    starts = range(0, rows, per_file)
+    bodies = [generate(min(per_file, rows - start), start, fmt) for start in starts]
+    uri = put_report(s3, INVENTORY_BUCKET, bodies, fmt=fmt, fields=FIELDS, config_id=config_id)
+    data_bytes = sum(len(b) for b in bodies)
+    log(f"{fmt}: {rows} rows in {len(bodies)} files, {data_bytes / 1e6:.1f} MB "
+        f"(generated in {time.monotonic() - t0:.1f}s)")  # fmt: skip
+    return uri, bodies
+
+
 def grouper_case(
     server: BenchServer,
     s3: Any,
@@ -103,17 +122,9 @@ def grouper_case(
     s3grouper on it at ``latency_ms`` (sub-manifests to the put sink unless ``put_sink`` is
     false), verify its output and return the measurements."""
     server.set_latency(0)
-    for bucket in (INVENTORY_BUCKET, WORK_BUCKET):
-        s3.create_bucket(Bucket=bucket)
-    t0 = time.monotonic()
-    per_file = -(-rows // files)
-    starts = range(0, rows, per_file)
-    bodies = [generate(min(per_file, rows - start), start, fmt) for start in starts]
     config_id = f"bench-{fmt}-{rows}"
-    uri = put_report(s3, INVENTORY_BUCKET, bodies, fmt=fmt, fields=FIELDS, config_id=config_id)
+    uri, bodies = _put_inventory(s3, fmt, rows, files, config_id, log)
     data_bytes = sum(len(b) for b in bodies)
-    log(f"{fmt}: {rows} rows in {len(bodies)} files, {data_bytes / 1e6:.1f} MB "
-        f"(generated in {time.monotonic() - t0:.1f}s)")  # fmt: skip
     env = {**os.environ, **server.env()}
     cmd = [sys.executable, "-m", "s3grouper", "-m", uri, "-b", WORK_BUCKET, "-p", config_id]
     cmd.append("--no-metrics")

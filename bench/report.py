@@ -56,117 +56,149 @@ def _find(rows: list[dict[str, Any]], scenario: str, run: str) -> dict[str, Any]
     return next((r for r in rows if r["scenario"] == scenario and r["run"] == run), None)
 
 
-def targets(bundler: list[dict[str, Any]], grouper: list[dict[str, Any]]) -> list[dict[str, Any]]:
+Target = dict[str, Any]
+
+
+def _target(name: str, measured: str, met: bool | None) -> Target:
+    return {"target": name, "measured": measured, "met": met}
+
+
+def targets(bundler: list[dict[str, Any]], grouper: list[dict[str, Any]]) -> list[Target]:
     """Each target of issue 7 with its measured value and whether it is met (None: the
     scenarios it needs were not run)."""
-    out: list[dict[str, Any]] = []
+    return [
+        _ceiling_target(bundler),
+        _cpu_target(bundler),
+        *_bundler_rss_targets(bundler),
+        _requests_target(bundler),
+        *_grouper_targets(grouper),
+    ]
 
-    def add(name: str, measured: str, met: bool | None) -> None:
-        out.append({"target": name, "measured": measured, "met": met})
 
+def _ceiling_target(bundler: list[dict[str, Any]]) -> Target:
+    name = "bundler >= 90% of the concurrent-GET ceiling (4 KiB objects)"
     b4k = _find(bundler, "4k", "bundler")
     ceilings = [
         c
         for c in (_find(bundler, "4k", "GET ceiling"), _find(bundler, "4k", "GET ceiling awscrt"))
         if c
     ]
-    if b4k and ceilings:
-        # Judged against the faster ceiling: the same GETs with the best client we have.
-        top = max(ceilings, key=lambda c: c["objects_per_s"])
-        ratio = b4k["objects_per_s"] / top["objects_per_s"]
-        add(
-            "bundler >= 90% of the concurrent-GET ceiling (4 KiB objects)",
-            f"{ratio:.0%} of the faster ceiling ({b4k['objects_per_s']:,.0f} vs "
-            + ", ".join(f"{c['run']} {c['objects_per_s']:,.0f}" for c in ceilings)
-            + " obj/s)",
-            ratio >= 0.9,
-        )
-    else:
-        add("bundler >= 90% of the concurrent-GET ceiling (4 KiB objects)", "not run", None)
+    if not (b4k and ceilings):
+        return _target(name, "not run", None)
+    # Judged against the faster ceiling: the same GETs with the best client we have.
+    top = max(ceilings, key=lambda c: c["objects_per_s"])
+    ratio = b4k["objects_per_s"] / top["objects_per_s"]
+    return _target(
+        name,
+        f"{ratio:.0%} of the faster ceiling ({b4k['objects_per_s']:,.0f} vs "
+        + ", ".join(f"{c['run']} {c['objects_per_s']:,.0f}" for c in ceilings)
+        + " obj/s)",
+        ratio >= 0.9,
+    )
 
+
+def _cpu_target(bundler: list[dict[str, Any]]) -> Target:
+    name = "client CPU per small object <= a plain boto3 get_object loop"
+    b4k = _find(bundler, "4k", "bundler")
     loop4k = _find(bundler, "4k", "boto3 loop")
-    if b4k and loop4k:
-        also = [
-            f"{r['run']} {r['cpu_s_per_1k']:.2f} ms"
-            for r in (
-                _find(bundler, "4k", "awscrt loop"),
-                _find(bundler, "4k", "bundler (boto3 GETs)"),
-            )
-            if r
-        ]
-        add(
-            "client CPU per small object <= a plain boto3 get_object loop",
-            f"{b4k['cpu_s_per_1k']:.2f} ms vs {loop4k['cpu_s_per_1k']:.2f} ms per object"
-            + (f" ({'; '.join(also)})" if also else ""),
-            b4k["cpu_s_per_1k"] <= loop4k["cpu_s_per_1k"],
+    if not (b4k and loop4k):
+        return _target(name, "not run", None)
+    also = [
+        f"{r['run']} {r['cpu_s_per_1k']:.2f} ms"
+        for r in (
+            _find(bundler, "4k", "awscrt loop"),
+            _find(bundler, "4k", "bundler (boto3 GETs)"),
         )
-    else:
-        add("client CPU per small object <= a plain boto3 get_object loop", "not run", None)
+        if r
+    ]
+    return _target(
+        name,
+        f"{b4k['cpu_s_per_1k']:.2f} ms vs {loop4k['cpu_s_per_1k']:.2f} ms per object"
+        + (f" ({'; '.join(also)})" if also else ""),
+        b4k["cpu_s_per_1k"] <= loop4k["cpu_s_per_1k"],
+    )
 
+
+def _bundler_rss_targets(bundler: list[dict[str, Any]]) -> list[Target]:
+    """Peak RSS under the limit (when any bundler ran) and flat in archive size."""
+    out = []
     bundlers = [r for r in bundler if r["kind"] == "bundler"]
     if bundlers:
         worst = max(bundlers, key=lambda r: r["peak_rss_mib"])
-        add(
-            f"bundler peak RSS < {RSS_LIMIT_MIB} MiB in every scenario",
-            f"max {worst['peak_rss_mib']:.0f} MiB ({worst['scenario']}, {worst['run']})",
-            worst["peak_rss_mib"] < RSS_LIMIT_MIB,
+        out.append(
+            _target(
+                f"bundler peak RSS < {RSS_LIMIT_MIB} MiB in every scenario",
+                f"max {worst['peak_rss_mib']:.0f} MiB ({worst['scenario']}, {worst['run']})",
+                worst["peak_rss_mib"] < RSS_LIMIT_MIB,
+            )
         )
+    flat = "bundler peak RSS flat in archive size"
     rss = sorted(
         (r for r in bundlers if r["scenario"] == "1g"), key=lambda r: r["archive_bytes"] or 0
     )
-    if len(rss) >= 2:
-        small, large = rss[0], rss[-1]
-        growth = large["peak_rss_mib"] / small["peak_rss_mib"] - 1
-        add(
-            "bundler peak RSS flat in archive size",
-            f"{format_size(small['bytes'])} archive {small['peak_rss_mib']:.0f} MiB, "
-            f"{format_size(large['bytes'])} archive {large['peak_rss_mib']:.0f} MiB "
-            f"({growth:+.0%})",
-            growth <= FLAT_TOLERANCE,
-        )
-    else:
-        add("bundler peak RSS flat in archive size", "not run", None)
+    if len(rss) < 2:
+        return [*out, _target(flat, "not run", None)]
+    small, large = rss[0], rss[-1]
+    growth = large["peak_rss_mib"] / small["peak_rss_mib"] - 1
+    measured = (
+        f"{format_size(small['bytes'])} archive {small['peak_rss_mib']:.0f} MiB, "
+        f"{format_size(large['bytes'])} archive {large['peak_rss_mib']:.0f} MiB "
+        f"({growth:+.0%})"
+    )
+    return [*out, _target(flat, measured, growth <= FLAT_TOLERANCE)]
 
-    small_objs = [r for r in bundlers if r["scenario"] in ("4k", "256k")]
-    if small_objs:
-        worst = max(small_objs, key=lambda r: r["src_requests_per_object"])
-        parts = ", ".join(
-            f"{r['scenario']}{' -c' if r['gzip'] else ''}: {r['upload_parts']} parts + "
-            f"{r['other_requests']} other"
-            for r in small_objs
-        )
-        add(
-            "S3 requests per untagged small object <= 1.0 (+ parts per archive)",
-            f"{worst['src_requests_per_object']:.3f} per object; per archive {parts}",
-            worst["src_requests_per_object"] <= 1.0,
-        )
-    else:
-        add("S3 requests per untagged small object <= 1.0 (+ parts per archive)", "not run", None)
 
+def _requests_target(bundler: list[dict[str, Any]]) -> Target:
+    name = "S3 requests per untagged small object <= 1.0 (+ parts per archive)"
+    small_objs = [r for r in bundler if r["kind"] == "bundler" and r["scenario"] in ("4k", "256k")]
+    if not small_objs:
+        return _target(name, "not run", None)
+    worst = max(small_objs, key=lambda r: r["src_requests_per_object"])
+    parts = ", ".join(
+        f"{r['scenario']}{' -c' if r['gzip'] else ''}: {r['upload_parts']} parts + "
+        f"{r['other_requests']} other"
+        for r in small_objs
+    )
+    return _target(
+        name,
+        f"{worst['src_requests_per_object']:.3f} per object; per archive {parts}",
+        worst["src_requests_per_object"] <= 1.0,
+    )
+
+
+def _grouper_targets(grouper: list[dict[str, Any]]) -> list[Target]:
+    """Rows/s and flat memory on the CSV inventories; peak RSS of every grouper run."""
+    out = []
     csv = sorted((g for g in grouper if g["format"] == "CSV"), key=lambda g: g["rows"])
     if csv:
         big = csv[-1]
-        add(
-            "grouper >= 1M CSV rows/s",
-            f"{big['rows_per_s']:,} rows/s ({big['rows']:,} rows, {big['seconds']:.2f}s)",
-            big["rows_per_s"] >= 1_000_000,
+        out.append(
+            _target(
+                "grouper >= 1M CSV rows/s",
+                f"{big['rows_per_s']:,} rows/s ({big['rows']:,} rows, {big['seconds']:.2f}s)",
+                big["rows_per_s"] >= 1_000_000,
+            )
         )
+    else:
+        out.append(_target("grouper >= 1M CSV rows/s", "not run", None))
     if len(csv) >= 2:
         growth = csv[-1]["peak_rss_mib"] / csv[0]["peak_rss_mib"] - 1
-        add(
-            "grouper memory flat in inventory size",
-            f"{csv[0]['rows']:,} rows {csv[0]['peak_rss_mib']:.0f} MiB, {csv[-1]['rows']:,} rows "
-            f"{csv[-1]['peak_rss_mib']:.0f} MiB ({growth:+.0%})",
-            growth <= FLAT_TOLERANCE,
+        out.append(
+            _target(
+                "grouper memory flat in inventory size",
+                f"{csv[0]['rows']:,} rows {csv[0]['peak_rss_mib']:.0f} MiB, "
+                f"{csv[-1]['rows']:,} rows {csv[-1]['peak_rss_mib']:.0f} MiB ({growth:+.0%})",
+                growth <= FLAT_TOLERANCE,
+            )
         )
-    if not csv:
-        add("grouper >= 1M CSV rows/s", "not run", None)
     if grouper:
         worst = max(grouper, key=lambda g: g["peak_rss_mib"])
-        add(
-            f"grouper peak RSS < {RSS_LIMIT_MIB} MiB (the bundler's limit, for comparison)",
-            f"max {worst['peak_rss_mib']:.0f} MiB ({worst['format']}, {worst['rows']:,} rows)",
-            worst["peak_rss_mib"] < RSS_LIMIT_MIB,
+        out.append(
+            _target(
+                f"grouper peak RSS < {RSS_LIMIT_MIB} MiB (the bundler's limit, for comparison)",
+                f"max {worst['peak_rss_mib']:.0f} MiB ({worst['format']}, {worst['rows']:,} rows)",
+                worst["peak_rss_mib"] < RSS_LIMIT_MIB,
+            )
         )
     return out
 

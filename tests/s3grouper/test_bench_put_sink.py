@@ -1,4 +1,4 @@
-"""The benchmark endpoint's put sink (bench/endpoint.py), which the grouper benchmark sends
+"""The benchmark endpoint's put sink (bench/endpoint/sinks.py), which the grouper benchmark sends
 sub-manifests to: it must check what it receives and never pass for a store it is not."""
 
 import base64
@@ -8,7 +8,7 @@ import zlib
 import botocore.exceptions
 import pytest
 
-from bench.endpoint import BenchServer
+from bench.endpoint.process import BenchServer
 from bench.grouper_bench import WORK_BUCKET, grouper_case, verify_output
 
 
