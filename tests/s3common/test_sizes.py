@@ -1,4 +1,4 @@
-"""Human sizes (docs/formats.md conventions: ``123``, ``4K``, ``512MB``, ``4GiB``, ``2GB``; 1024-based)."""
+"""Human sizes: ``123``, ``4K``, ``512MB``, ``4GiB``, ``2GB`` (1024-based; docs/formats.md)."""
 
 from __future__ import annotations
 
