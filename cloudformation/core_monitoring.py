@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core_iam import METRICS_NAMESPACE
 from troposphere import GetAtt, If, NoValue, Ref, Sub, Template
 from troposphere.cloudwatch import Alarm, Dashboard
 from troposphere.cloudwatch import MetricDimension as CwDimension
@@ -15,6 +14,8 @@ from troposphere.logs import Dimension as LogDimension
 from troposphere.logs import LogGroup, MetricFilter, MetricTransformation
 from troposphere.sns import Subscription, Topic
 from troposphere.sqs import Queue
+
+from cloudformation.core_iam import METRICS_NAMESPACE
 
 DLQ_ALARM_NAME = "${AWS::StackName}-manifests-in-dead-letter-queue"
 #: CloudWatch namespace of the metric-filter counts (per stack: filters take no fixed dimension).

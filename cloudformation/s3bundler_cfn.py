@@ -14,19 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from cfn_common import (
-    Param,
-    add_output_flags,
-    add_param_flags,
-    add_params,
-    add_queue_scaling,
-    param_defaults,
-    write_template,
-)
-from core_iam import add_partition_conditions, add_roles, s3_arn
-from core_monitoring import add_alarms, add_dashboard, add_log_groups, add_metric_filters
+if __name__ == "__main__" and not __package__:
+    # Run as a file (python cloudformation/<stack>.py, as the docs show): import the package
+    # beside this file, from the checkout this file is in, rather than any installed copy.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 from troposphere import (
     AccountId,
     Equals,
@@ -66,6 +61,23 @@ from troposphere.ecs import (
 from troposphere.iam import Role
 from troposphere.logs import LogGroup
 from troposphere.sqs import Queue, QueuePolicy, RedrivePolicy
+
+from cloudformation.cfn_common import (
+    Param,
+    add_output_flags,
+    add_param_flags,
+    add_params,
+    add_queue_scaling,
+    param_defaults,
+    write_template,
+)
+from cloudformation.core_iam import add_partition_conditions, add_roles, s3_arn
+from cloudformation.core_monitoring import (
+    add_alarms,
+    add_dashboard,
+    add_log_groups,
+    add_metric_filters,
+)
 
 BUNDLER_CONTAINER = "s3bundler"
 GROUPER_CONTAINER = "s3grouper"

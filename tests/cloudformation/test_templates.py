@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
+from cloudformation.cfn_common import TEMPLATE_BODY_LIMIT
 from s3bundler import events
 from s3bundler.cli import build_parser as bundler_parser
 from s3common.cli import LOG_FORMAT
 from s3common.s3uri import S3Uri
 from s3common.sizes import parse_size
 from tests.cloudformation.cfn_eval import Evaluator
-from tests.cloudformation.conftest import CORE, FLEET, generate
+from tests.cloudformation.conftest import CORE, FLEET, generate, generate_text
 
 REQUIRED = {"InventoryBucket": "inventory-bucket", "SourceBuckets": "src-a,src-b"}
 
@@ -55,10 +56,27 @@ def test_generators_need_no_arguments(core_template, fleet_template):
     assert all("Default" in p for p in fleet_template["Parameters"].values())
 
 
+@pytest.mark.parametrize(
+    ("script", "module", "console_script"),
+    [
+        (CORE, "cloudformation.s3bundler_cfn", "s3bundler-cfn"),
+        (FLEET, "cloudformation.s3bundler_spotfleet_cfn", "s3bundler-spotfleet-cfn"),
+    ],
+)
+def test_every_entry_point_prints_the_same_template(script, module, console_script):
+    """``python cloudformation/<stack>.py`` (README, docs), ``python -m cloudformation.<stack>``
+    and the console script print the same bytes."""
+    args = ("--indent", "1") if script == CORE else ("--max-azs", "2")
+    as_file = generate_text([sys.executable, str(script)], *args)
+    assert generate_text([sys.executable, "-m", module], *args) == as_file
+    installed = Path(sys.executable).parent / console_script
+    if not installed.exists():
+        pytest.skip(f"{installed} not installed (make venv installs the project's scripts)")
+    assert generate_text([str(installed)], *args) == as_file
+
+
 def test_default_output_fits_cloudformations_inline_limit():
     """Compact JSON by default, so ``aws cloudformation deploy`` needs no S3 bucket."""
-    from cfn_common import TEMPLATE_BODY_LIMIT
-
     for script in (CORE, FLEET):
         raw = json.dumps(generate(script), separators=(",", ":"), sort_keys=True)
         assert len(raw.encode()) < TEMPLATE_BODY_LIMIT * 0.9, script.name  # room to grow
