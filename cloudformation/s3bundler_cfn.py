@@ -199,7 +199,6 @@ PARAM_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="s3bundler_cfn.py",
         description="Print the s3bundler core CloudFormation template (JSON) on stdout.",
     )
     add_output_flags(p)
@@ -350,9 +349,9 @@ def _conditions_and_rules(t: Template) -> None:
 
 
 def _queues(t: Template) -> tuple[Queue, Queue]:
-    # Delete, on purpose, on deletion and on replacement: a message only points at a
-    # sub-manifest in the (retained) archive bucket, and the .dlq index beside it keeps what
-    # failed, so nothing is lost that the bucket does not hold; a retained queue would be
+    # Delete, on purpose, on deletion and on replacement: a message only names a sub-manifest
+    # in the (retained) archive bucket, where the ones without a .done report beside them are
+    # the ones left to do, so the bucket holds all a queue would; a retained queue would be
     # orphaned, since no task of this stack reads it any more.
     dlq = t.add_resource(
         Queue(

@@ -100,7 +100,6 @@ PARAMS: tuple[Param, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="s3bundler_spotfleet_cfn.py",
         description="Print the s3bundler spot-fleet CloudFormation template (JSON) on stdout.",
     )
     add_output_flags(p)
