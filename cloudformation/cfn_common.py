@@ -102,6 +102,53 @@ def add_params(
     return {p.name: p.add_to(t, defaults.get(p.name, p.default)) for p in params}
 
 
+# --- linter findings the templates suppress ------------------------------------------------
+
+_LOGS_KMS = (
+    "CloudWatch Logs encrypts at rest; a KMS key would need a key policy for the logs service, "
+    "and the lines hold keys and errors, no object data"
+)
+_SQS_SSE = (
+    "encrypted with SSE-SQS (SqsManagedSseEnabled), which CKV_AWS_27 does not recognise; a "
+    "KMS key would need a key policy for S3's notifications"
+)
+
+#: Findings suppressed on purpose, by logical id: (linter, check id, reason). Each is written
+#: into that resource's Metadata (checkov: ``skip`` with the reason as comment; cfn-lint:
+#: ``ignore_checks``, which has no field for a reason); docs/deploy.md gives the same list.
+SUPPRESSIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "ArchiveBucket": (
+        ("checkov", "CKV_AWS_18", "server access logs need a second bucket, chosen by the "
+         "account (or CloudTrail S3 data events); the stack does not impose one"),
+    ),
+    "BundlerLogGroup": (("checkov", "CKV_AWS_158", _LOGS_KMS),),
+    "GrouperLogGroup": (("checkov", "CKV_AWS_158", _LOGS_KMS),),
+    "ManifestQueue": (("checkov", "CKV_AWS_27", _SQS_SSE),),
+    "DeadLetterQueue": (("checkov", "CKV_AWS_27", _SQS_SSE),),
+    "AlarmTopic": (
+        ("checkov", "CKV_AWS_26", "CloudWatch alarms cannot publish to a topic under the AWS "
+         "managed SNS key; the topic carries only alarm state changes"),
+    ),
+    # cfn-lint resolves Subnets/SecurityGroups to their empty defaults in the awsvpc branch,
+    # which only exists under the Fargate condition, where the FargateNeedsNetwork rule refuses
+    # empty values (with LaunchType=EC2 the whole NetworkConfiguration is AWS::NoValue).
+    "BundlerService": (("cfn-lint", "W1030", "Fargate-only network settings: empty defaults"),),
+}  # fmt: skip
+
+
+def lint_metadata(logical_id: str) -> dict[str, Any]:
+    """The Metadata that suppresses ``SUPPRESSIONS[logical_id]`` on that resource."""
+    meta: dict[str, Any] = {}
+    entries = SUPPRESSIONS[logical_id]
+    checkov = [{"id": i, "comment": why} for linter, i, why in entries if linter == "checkov"]
+    cfn_lint = [i for linter, i, _ in entries if linter == "cfn-lint"]
+    if checkov:
+        meta["checkov"] = {"skip": checkov}
+    if cfn_lint:
+        meta["cfn-lint"] = {"config": {"ignore_checks": cfn_lint}}
+    return meta
+
+
 #: CloudFormation's limit for a template passed inline (aws cloudformation deploy without an
 #: S3 bucket); compact JSON keeps both templates under it.
 TEMPLATE_BODY_LIMIT = 51_200

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core_iam import METRICS_NAMESPACE
 from troposphere import GetAtt, If, NoValue, Ref, Sub, Template
 from troposphere.cloudwatch import Alarm, Dashboard
 from troposphere.cloudwatch import MetricDimension as CwDimension
@@ -15,6 +14,9 @@ from troposphere.logs import Dimension as LogDimension
 from troposphere.logs import LogGroup, MetricFilter, MetricTransformation
 from troposphere.sns import Subscription, Topic
 from troposphere.sqs import Queue
+
+from cloudformation.cfn_common import lint_metadata
+from cloudformation.core_iam import METRICS_NAMESPACE
 
 DLQ_ALARM_NAME = "${AWS::StackName}-manifests-in-dead-letter-queue"
 #: CloudWatch namespace of the metric-filter counts (per stack: filters take no fixed dimension).
@@ -38,21 +40,24 @@ LOG_METRICS: tuple[tuple[str, str, str, str, dict[str, str] | None], ...] = (
 
 
 def add_log_groups(t: Template) -> tuple[LogGroup, LogGroup]:
-    bundler = t.add_resource(
-        LogGroup(
-            "BundlerLogGroup",
-            LogGroupName=Sub("/s3bundler/${AWS::StackName}/bundler"),
-            RetentionInDays=Ref("LogRetentionDays"),
+    def group(logical_id: str, tool: str) -> LogGroup:
+        return t.add_resource(
+            LogGroup(
+                logical_id,
+                # Delete, on purpose: the lines are diagnostics, already bounded by
+                # LogRetentionDays (what a job did stays in the bucket: indexes, .done, .dlq),
+                # and the group's name comes from the stack's, so a retained group would make a
+                # new stack of that name fail with "already exists". The same on replacement,
+                # which the fixed name rules out anyway.
+                DeletionPolicy="Delete",
+                UpdateReplacePolicy="Delete",
+                Metadata=lint_metadata(logical_id),
+                LogGroupName=Sub("/s3bundler/${AWS::StackName}/" + tool),
+                RetentionInDays=Ref("LogRetentionDays"),
+            )
         )
-    )
-    grouper = t.add_resource(
-        LogGroup(
-            "GrouperLogGroup",
-            LogGroupName=Sub("/s3bundler/${AWS::StackName}/grouper"),
-            RetentionInDays=Ref("LogRetentionDays"),
-        )
-    )
-    return bundler, grouper
+
+    return group("BundlerLogGroup", "bundler"), group("GrouperLogGroup", "grouper")
 
 
 def add_alarms(t: Template, dlq: Queue) -> Alarm:
@@ -60,6 +65,7 @@ def add_alarms(t: Template, dlq: Queue) -> Alarm:
         Topic(
             "AlarmTopic",
             Condition="HasAlarmEmail",
+            Metadata=lint_metadata("AlarmTopic"),
             Subscription=[Subscription(Protocol="email", Endpoint=Ref("AlarmEmail"))],
         )
     )

@@ -14,19 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from cfn_common import (
-    Param,
-    add_output_flags,
-    add_param_flags,
-    add_params,
-    add_queue_scaling,
-    param_defaults,
-    write_template,
-)
-from core_iam import add_partition_conditions, add_roles, s3_arn
-from core_monitoring import add_alarms, add_dashboard, add_log_groups, add_metric_filters
+if __name__ == "__main__" and not __package__:
+    # Run as a file (python cloudformation/<stack>.py, as the docs show): import the package
+    # beside this file, from the checkout this file is in, rather than any installed copy.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 from troposphere import (
     AccountId,
     Equals,
@@ -66,6 +61,24 @@ from troposphere.ecs import (
 from troposphere.iam import Role
 from troposphere.logs import LogGroup
 from troposphere.sqs import Queue, QueuePolicy, RedrivePolicy
+
+from cloudformation.cfn_common import (
+    Param,
+    add_output_flags,
+    add_param_flags,
+    add_params,
+    add_queue_scaling,
+    lint_metadata,
+    param_defaults,
+    write_template,
+)
+from cloudformation.core_iam import add_partition_conditions, add_roles, s3_arn
+from cloudformation.core_monitoring import (
+    add_alarms,
+    add_dashboard,
+    add_log_groups,
+    add_metric_filters,
+)
 
 BUNDLER_CONTAINER = "s3bundler"
 GROUPER_CONTAINER = "s3grouper"
@@ -131,6 +144,15 @@ PARAMS: tuple[Param, ...] = (
           "kms:Decrypt/GenerateDataKey on it.",
           pattern=r"^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$",
           constraint="empty or a KMS key ARN"),
+    Param("ArchiveBucketVersioning", "String", "Enabled",
+          "Versioning of the bucket the stack creates. Enabled: an archive, index or "
+          "sub-manifest overwritten or deleted (a manifest redone) stays recoverable for "
+          "NoncurrentVersionDays. Suspended: no old versions are kept.",
+          allowed=("Enabled", "Suspended")),
+    Param("NoncurrentVersionDays", "Number", "30",
+          "Days the lifecycle keeps an overwritten or deleted object's old version before "
+          "expiring it (expired delete markers are removed too).",
+          min_value=1, max_value=3650),
     Param("AbortIncompleteUploadDays", "Number", "7",
           "Days after which the bucket's lifecycle aborts unfinished multipart uploads.",
           min_value=1, max_value=365),
@@ -164,7 +186,8 @@ PARAMS: tuple[Param, ...] = (
 PARAM_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Buckets and prefixes", ("ArchiveBucketName", "CreateArchiveBucket", "ArchivePrefix",
                               "ManifestPrefix", "InventoryBucket", "SourceBuckets",
-                              "KmsKeyArn", "AbortIncompleteUploadDays")),
+                              "KmsKeyArn", "ArchiveBucketVersioning",
+                              "NoncurrentVersionDays", "AbortIncompleteUploadDays")),
     ("Bundler", ("BundlerImage", "MaxSize", "Compress", "BundlerConcurrency", "BundlerMaxTasks",
                  "ScaleInIdleMinutes", "BundlerCpu", "BundlerMemory")),
     ("Grouper", ("GrouperImage", "GrouperCpu", "GrouperMemory")),
@@ -176,7 +199,6 @@ PARAM_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="s3bundler_cfn.py",
         description="Print the s3bundler core CloudFormation template (JSON) on stdout.",
     )
     add_output_flags(p)
@@ -327,9 +349,16 @@ def _conditions_and_rules(t: Template) -> None:
 
 
 def _queues(t: Template) -> tuple[Queue, Queue]:
+    # Delete, on purpose, on deletion and on replacement: a message only names a sub-manifest
+    # in the (retained) archive bucket, where the ones without a .done report beside them are
+    # the ones left to do, so the bucket holds all a queue would; a retained queue would be
+    # orphaned, since no task of this stack reads it any more.
     dlq = t.add_resource(
         Queue(
             "DeadLetterQueue",
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
+            Metadata=lint_metadata("DeadLetterQueue"),
             MessageRetentionPeriod=FOURTEEN_DAYS,
             SqsManagedSseEnabled=True,
         )
@@ -337,6 +366,9 @@ def _queues(t: Template) -> tuple[Queue, Queue]:
     queue = t.add_resource(
         Queue(
             "ManifestQueue",
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
+            Metadata=lint_metadata("ManifestQueue"),
             VisibilityTimeout=Ref("VisibilityTimeout"),
             MessageRetentionPeriod=FOURTEEN_DAYS,
             SqsManagedSseEnabled=True,
@@ -393,7 +425,11 @@ def _bucket(t: Template, bucket_name: Any, queue: Queue) -> None:
             DeletionPolicy="Retain",
             UpdateReplacePolicy="Retain",
             DependsOn=[queue_policy],
+            Metadata=lint_metadata("ArchiveBucket"),
             BucketName=bucket_name,
+            VersioningConfiguration=s3r.VersioningConfiguration(
+                Status=Ref("ArchiveBucketVersioning")
+            ),
             BucketEncryption=s3r.BucketEncryption(ServerSideEncryptionConfiguration=[encryption]),
             PublicAccessBlockConfiguration=s3r.PublicAccessBlockConfiguration(
                 BlockPublicAcls=True,
@@ -413,7 +449,19 @@ def _bucket(t: Template, bucket_name: Any, queue: Queue) -> None:
                         AbortIncompleteMultipartUpload=s3r.AbortIncompleteMultipartUpload(
                             DaysAfterInitiation=Ref("AbortIncompleteUploadDays")
                         ),
-                    )
+                    ),
+                    # Enabled whatever ArchiveBucketVersioning says: versions kept while it was
+                    # Enabled still expire after it is Suspended (no-op on a never-versioned
+                    # bucket).
+                    s3r.LifecycleRule(
+                        Id="expire-noncurrent-versions",
+                        Status="Enabled",
+                        Prefix="",
+                        NoncurrentVersionExpiration=s3r.NoncurrentVersionExpiration(
+                            NoncurrentDays=Ref("NoncurrentVersionDays")
+                        ),
+                        ExpiredObjectDeleteMarker=True,
+                    ),
                 ]
             ),
             NotificationConfiguration=s3r.NotificationConfiguration(
@@ -424,10 +472,7 @@ def _bucket(t: Template, bucket_name: Any, queue: Queue) -> None:
                         Filter=s3r.Filter(
                             S3Key=s3r.S3Key(
                                 Rules=[
-                                    s3r.Rules(
-                                        Name="prefix",
-                                        Value=Join("", [Ref("ManifestPrefix"), "/"]),
-                                    ),
+                                    s3r.Rules(Name="prefix", Value=Sub("${ManifestPrefix}/")),
                                     s3r.Rules(Name="suffix", Value=".index"),
                                 ]
                             )
@@ -525,6 +570,7 @@ def _service(t: Template, cluster: Cluster, task_def: TaskDefinition) -> Service
     return t.add_resource(
         Service(
             "BundlerService",
+            Metadata=lint_metadata("BundlerService"),
             Cluster=Ref(cluster),
             TaskDefinition=Ref(task_def),
             # Application Auto Scaling owns the count from here on (0 while the queue is empty).

@@ -16,17 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from cfn_common import (
-    Param,
-    add_output_flags,
-    add_param_flags,
-    add_params,
-    add_queue_scaling,
-    param_defaults,
-    write_template,
-)
+if __name__ == "__main__" and not __package__:
+    # Run as a file (python cloudformation/<stack>.py, as the docs show): import the package
+    # beside this file, from the checkout this file is in, rather than any installed copy.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 from troposphere import (
     And,
     Base64,
@@ -52,6 +49,16 @@ from troposphere import (
 )
 from troposphere.applicationautoscaling import ScalableTarget
 from troposphere.iam import InstanceProfile, Role
+
+from cloudformation.cfn_common import (
+    Param,
+    add_output_flags,
+    add_param_flags,
+    add_params,
+    add_queue_scaling,
+    param_defaults,
+    write_template,
+)
 
 DEFAULT_MAX_AZS = 6
 AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
@@ -93,7 +100,6 @@ PARAMS: tuple[Param, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="s3bundler_spotfleet_cfn.py",
         description="Print the s3bundler spot-fleet CloudFormation template (JSON) on stdout.",
     )
     add_output_flags(p)

@@ -6,7 +6,8 @@
 #      background (log: $CACHE/dockerd.log), waiting for its socket;
 #   2. base image $BASE_TAG: reuse it if the engine has it; else import the root file system
 #      tarball cached at $CACHE/$TARBALL; else build that tarball with debootstrap (Debian
-#      bookworm minbase + python3 + python3-venv + ca-certificates, from the mirror this machine's apt uses);
+#      bookworm minbase + python3 + python3-venv + ca-certificates, from the Debian archive this
+#      machine's apt uses, or debootstrap's own default where its sources name none);
 #   3. docker-registry (Debian package), for the container tests' push to a local registry;
 #   4. dangling images (earlier builds) older than a day are pruned, so disk use stays bounded.
 #
@@ -66,7 +67,7 @@ start_engine() {
 }
 
 # The Debian archive this machine's apt uses (first non-security, non-updates source), so
-# debootstrap goes where apt is known to reach.
+# debootstrap goes where apt is known to reach; nothing when the sources name none.
 debian_mirror() {
   local f uri=""
   shopt -s nullglob
@@ -93,7 +94,7 @@ debian_mirror() {
     done
   fi
   shopt -u nullglob
-  echo "${uri:-http://deb.debian.org/debian}"
+  echo "$uri"
 }
 
 build_rootfs_tarball() {
@@ -102,10 +103,12 @@ build_rootfs_tarball() {
   local mirror dir
   mirror=$(debian_mirror)
   dir=$(mktemp -d /var/tmp/s3bundler-rootfs.XXXXXX)
-  say "debootstrap $SUITE (minbase + python3 + python3-venv + ca-certificates) from $mirror"
+  # No mirror argument when apt's sources name none: debootstrap then uses its own default.
+  say "debootstrap $SUITE (minbase + python3 + python3-venv + ca-certificates) from" \
+    "${mirror:-the default mirror of debootstrap}"
   local t0=$SECONDS
   if ! debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-      "$SUITE" "$dir" "$mirror" >"$CACHE/debootstrap.log" 2>&1; then
+      "$SUITE" "$dir" ${mirror:+"$mirror"} >"$CACHE/debootstrap.log" 2>&1; then
     tail -n 20 "$CACHE/debootstrap.log" >&2
     rm -rf "$dir"
     fail "debootstrap failed (log: $CACHE/debootstrap.log)"

@@ -1,5 +1,6 @@
-"""Fixtures for the CloudFormation tests: the generators are scripts in cloudformation/, put on
-sys.path the way ``python cloudformation/<stack>.py`` puts their folder there."""
+"""Fixtures for the CloudFormation tests: the templates as users generate them, running
+``python cloudformation/<stack>.py`` (the generators are also the package ``cloudformation``,
+whose other entry points test_templates.py checks against this one)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,12 @@ import pytest
 CFN_DIR = Path(__file__).resolve().parents[2] / "cloudformation"
 CORE = CFN_DIR / "s3bundler_cfn.py"
 FLEET = CFN_DIR / "s3bundler_spotfleet_cfn.py"
-if str(CFN_DIR) not in sys.path:
-    sys.path.insert(0, str(CFN_DIR))
 
 
-def generate(script: Path, *args: str) -> dict[str, Any]:
-    """Run a generator as users do, with no AWS configuration at all: no credentials, no
-    region, and an endpoint nothing listens on, so any AWS call would fail."""
+def generate_text(command: list[str], *args: str) -> str:
+    """Run a generator (``command``: how to start it) as users do, with no AWS configuration
+    at all: no credentials, no region, and an endpoint nothing listens on, so any AWS call would
+    fail. Returns what it printed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         AWS_ENDPOINT_URL="http://127.0.0.1:9",
@@ -29,7 +29,7 @@ def generate(script: Path, *args: str) -> dict[str, Any]:
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     )
     proc = subprocess.run(
-        [sys.executable, str(script), *args],
+        [*command, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -37,7 +37,13 @@ def generate(script: Path, *args: str) -> dict[str, Any]:
         cwd=CFN_DIR.parent,
     )
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout) if proc.stdout.strip() else {}
+    return proc.stdout
+
+
+def generate(script: Path, *args: str) -> dict[str, Any]:
+    """``python cloudformation/<stack>.py ARGS``, parsed (``{}`` when it printed nothing)."""
+    out = generate_text([sys.executable, str(script)], *args)
+    return json.loads(out) if out.strip() else {}
 
 
 @pytest.fixture(scope="session")

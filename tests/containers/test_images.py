@@ -52,12 +52,16 @@ def _buckets(s3, *roles: str) -> list[str]:
 
 
 def test_image_properties(docker_client, images, aws):
-    """Non-root, no compilers or pip, small on top of the base, and the entrypoint takes the
-    CLI's own arguments (exit codes included)."""
+    """Non-root, no compilers or pip, no deploy or test packages, small on top of the base, and
+    the entrypoint takes the CLI's own arguments (exit codes included)."""
     # awscrt (the bundler's GET client) trusts the system's CA store, not certifi
+    # and the venv holds the runtime dependencies only: nothing of [deploy] or [test]
     probe = (
-        "import os, shutil; "
+        "import importlib.util, os, shutil; "
         "assert os.path.getsize('/etc/ssl/certs/ca-certificates.crt') > 10000, 'no CA store'; "
+        "extras = [m for m in ('troposphere', 'docker', 'moto', 'pytest', 'cfnlint', 'checkov') "
+        "if importlib.util.find_spec(m)]; "
+        "assert not extras, extras; "
         "print(os.getuid(), os.getgid(), "
         "[c for c in ('gcc', 'cc', 'c++', 'g++', 'clang', 'make', 'pip', 'pip3') "
         "if shutil.which(c)])"
