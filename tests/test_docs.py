@@ -4,7 +4,6 @@ repository."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -46,11 +45,8 @@ def test_formats_gives_the_manifest_done_fields_in_order():
 
 
 def test_formats_lists_every_output_of_the_core_stack():
-    sys.path.insert(0, str(ROOT / "cloudformation"))
-    try:
-        import s3bundler_cfn
-    finally:
-        sys.path.pop(0)
+    from cloudformation import s3bundler_cfn
+
     template = s3bundler_cfn.build_template(
         s3bundler_cfn.param_defaults(
             s3bundler_cfn.build_parser().parse_args([]), s3bundler_cfn.PARAMS
