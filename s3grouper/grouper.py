@@ -9,20 +9,18 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import queue
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
 
 from s3common import aws, submanifest
 from s3common.errors import S3BundlerError
 from s3common.metrics import BYTES, COUNT, Metrics
+from s3common.prefetch import Prefetch
 from s3common.queues import resolve_queue_url
 from s3common.s3uri import S3Uri
 from s3common.sizes import format_size
@@ -237,7 +235,7 @@ class _Run:
         """``(group, bytes)``: the encoded rows of each group, batch by batch, in inventory
         order (None for groups that already exist: those are not encoded)."""
         has_size = self.manifest.has("size")
-        with _Prefetch(self._tables()) as tables:
+        with Prefetch(self._tables()) as tables:
             for table in tables:
                 keep = self.filter.mask(table)
                 kept = table.num_rows if keep is None else keep.true_count
@@ -284,62 +282,3 @@ def _column(table: pa.Table, name: str) -> pa.Array:
     if isinstance(col, pa.ChunkedArray):
         return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
     return col
-
-
-T = TypeVar("T")
-
-
-class _Prefetch(Generic[T]):
-    """Iterate ``source`` in a background thread, up to ``depth`` items ahead.
-
-    An exception of the source is raised where its item would have been, after the items
-    before it. Leaving the context stops the thread (at its next item) and waits for it; the
-    source is closed in that thread."""
-
-    def __init__(self, source: Iterator[T], depth: int = 2) -> None:
-        self._source = source
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="read")
-
-    def __enter__(self) -> _Prefetch[T]:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def __iter__(self) -> Iterator[T]:
-        while True:
-            kind, item = self._queue.get()
-            if kind == "item":
-                yield item
-            elif kind == "error":
-                raise item
-            else:
-                return
-
-    def _run(self) -> None:
-        try:
-            try:
-                for item in self._source:
-                    if not self._put("item", item):
-                        return
-            finally:
-                close = getattr(self._source, "close", None)
-                if close is not None:
-                    close()  # a generator's clean-up runs here, in its own thread
-        except BaseException as exc:  # handed to the consumer, raised there
-            self._put("error", exc)
-        else:
-            self._put("end", None)
-
-    def _put(self, kind: str, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put((kind, item), timeout=0.05)
-                return True
-            except queue.Full:
-                pass
-        return False
