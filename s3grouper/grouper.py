@@ -242,7 +242,7 @@ class _Run:
                 if not kept:
                     continue
                 if has_size:
-                    sizes = _column(table, "size")
+                    sizes = readers.column(table, "size")
                     sizes = sizes if keep is None else sizes.filter(keep)
                 else:
                     sizes = pa.nulls(kept, pa.int64())
@@ -275,10 +275,3 @@ class _Run:
         if fmt == "Parquet":
             return readers.read_parquet(path, columns, bucket, source)
         return readers.read_orc(path, columns, bucket, source)
-
-
-def _column(table: pa.Table, name: str) -> pa.Array:
-    col = table.column(name)
-    if isinstance(col, pa.ChunkedArray):
-        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-    return col

@@ -256,7 +256,7 @@ def _normalized(
     names = set(batch.schema.names)
     n = batch.num_rows
     out = {
-        field.name: convert(field, _chunk(batch.column(field.name)))
+        field.name: convert(field, column(batch, field.name))
         if field.name in names
         else _absent(field, n, source_bucket)
         for field in NORMALIZED
@@ -270,9 +270,15 @@ def _absent(field: pa.Field, n: int, source_bucket: str) -> pa.Array:
     return pa.nulls(n, field.type)
 
 
-def _chunk(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+def column(table: pa.Table | pa.RecordBatch, name: str) -> pa.Array:
+    """One column of a (normalized) table as a single array."""
+    return as_array(table.column(name))
+
+
+def as_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A table column as one array: its only chunk as it is, several chunks combined."""
     if isinstance(col, pa.ChunkedArray):
-        return col.combine_chunks()
+        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
     return col
 
 

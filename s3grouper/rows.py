@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from s3grouper.readers import raw_contains
+from s3grouper.readers import column, raw_contains
 
 _NEEDS_QUOTES = r'[,"\r\n]'
 _TEXT_COLUMNS = ("bucket", "version_id", "e_tag", "storage_class")
@@ -32,18 +32,18 @@ def encode_lines(table: pa.Table, keep: pa.Array | None = None) -> pa.Array:
     """One string per row of a normalized table: its CSV line, ``\\n`` included, in sub-manifest
     column order. Rows where ``keep`` is false are null, so their lines take no bytes: the data
     buffer holds exactly the kept rows' lines, back to back (see :func:`line_bytes`)."""
-    text = {name: _quoted(_column(table, name)) for name in _TEXT_COLUMNS}
-    text["key"] = _quoted(_column(table, "key"), scalar=False)  # at least one array cell
-    last = _multipart(_column(table, "is_multipart_uploaded"))  # the last cell ends the line
+    text = {name: _quoted(column(table, name)) for name in _TEXT_COLUMNS}
+    text["key"] = _quoted(column(table, "key"), scalar=False)  # at least one array cell
+    last = _multipart(column(table, "is_multipart_uploaded"))  # the last cell ends the line
     if keep is not None:
         last = pc.if_else(keep, last, _NULL_TEXT)
     cells = [
         text["bucket"],
         text["key"],
-        _filled(pc.cast(_column(table, "size"), pa.string())),
+        _filled(pc.cast(column(table, "size"), pa.string())),
         text["version_id"],
         text["e_tag"],
-        _timestamps(_column(table, "last_modified_date")),
+        _timestamps(column(table, "last_modified_date")),
         text["storage_class"],
         last,
     ]
@@ -66,13 +66,6 @@ def line_offsets(lines: pa.Array) -> memoryview:
     """Byte offsets of the lines in the data buffer: line i is ``[off[i], off[i + 1])``."""
     offsets = lines.buffers()[1]
     return memoryview(offsets).cast("i")[lines.offset : lines.offset + len(lines) + 1]
-
-
-def _column(table: pa.Table, name: str) -> pa.Array:
-    col = table.column(name)
-    if isinstance(col, pa.ChunkedArray):
-        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-    return col
 
 
 def _filled(col: pa.Array, scalar: bool = True) -> pa.Array | pa.Scalar:
