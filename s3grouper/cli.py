@@ -1,4 +1,4 @@
-"""``s3grouper``: command line -> GrouperOptions -> run_grouper."""
+"""``s3grouper``: command line -> GrouperOptions (+ the AWS clients it needs) -> run_grouper."""
 
 from __future__ import annotations
 
@@ -7,12 +7,20 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from s3common.aws import make_client, make_session
 from s3common.cli import configure_logging, run
 from s3common.errors import UsageError
 from s3common.s3uri import s3_uri_arg
 from s3common.sizes import size_arg
 from s3grouper.filters import FilterOptions, parse_when
-from s3grouper.grouper import DEFAULT_NAME, DEFAULT_PREFIX, GrouperOptions, run_grouper
+from s3grouper.grouper import (
+    DEFAULT_NAME,
+    DEFAULT_PREFIX,
+    S3_CONNECTIONS,
+    GrouperClients,
+    GrouperOptions,
+    run_grouper,
+)
 from s3grouper.grouping import DEFAULT_COUNT_THRESHOLD, DEFAULT_SIZE_THRESHOLD, Thresholds
 
 PROG = "s3grouper"
@@ -212,10 +220,21 @@ def options_from_args(args: argparse.Namespace) -> GrouperOptions:
     )
 
 
+def make_clients(options: GrouperOptions) -> GrouperClients:
+    """The clients a run with these options needs, from its --region/--profile."""
+    session = make_session(options.region, options.profile)
+    return GrouperClients(
+        s3=make_client(session, "s3", max_pool_connections=S3_CONNECTIONS),
+        sqs=make_client(session, "sqs") if options.queue else None,
+        cloudwatch=make_client(session, "cloudwatch") if options.metrics else None,
+    )
+
+
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(verbose=args.verbose, debug=args.debug)
-    result = run_grouper(options_from_args(args))
+    options = options_from_args(args)
+    result = run_grouper(options, make_clients(options))
     print(result.line(), flush=True)
     return 0
 

@@ -1,9 +1,12 @@
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
-from s3common.errors import UsageError
-from s3grouper.cli import build_parser, main, options_from_args, read_patterns
+from s3common.errors import ExitCode, S3BundlerError, UsageError
+from s3grouper.cli import build_parser, main, make_clients, options_from_args, read_patterns
+from s3grouper.grouper import S3_CONNECTIONS, GrouperClients, run_grouper
+from s3jobs import inventory_report as fx
 
 M = "s3://inv/src/cfg/2024-01-31T00-00Z/manifest.json"
 
@@ -96,3 +99,29 @@ def test_help_exits_0(capsys):
         main(["--help"])
     assert info.value.code == 0
     assert "--size-threshold" in capsys.readouterr().out
+
+
+def test_clients_are_made_at_the_edge_from_region_and_profile_flags():
+    clients = make_clients(options("-r", "eu-west-1", "--queue", "q"))
+    assert clients.s3.meta.region_name == "eu-west-1"
+    assert clients.s3.meta.config.max_pool_connections == S3_CONNECTIONS
+    assert clients.sqs.meta.service_model.service_name == "sqs"
+    assert clients.cloudwatch.meta.service_model.service_name == "cloudwatch"
+    bare = make_clients(options("-r", "eu-west-1", "--no-metrics"))
+    assert (bare.sqs, bare.cloudwatch) == (None, None)
+    with pytest.raises(S3BundlerError, match="no-such-profile") as info:
+        make_clients(options("--profile", "no-such-profile"))
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_run_grouper_uses_the_clients_it_is_given(s3, bucket, out_bucket):
+    manifest = fx.put_inventory(s3, bucket, [{"Key": f"k{n}", "Size": n} for n in range(5)])
+    opts = options_from_args(
+        build_parser().parse_args(["-m", manifest, "-b", out_bucket, "-c", "2", "--no-metrics"])
+    )
+    result = run_grouper(opts, GrouperClients(s3=s3))
+    assert (result.summary.manifests, result.summary.objects, result.written) == (3, 5, 3)
+    with pytest.raises(ValueError, match=r"needs GrouperClients\.sqs"):
+        run_grouper(replace(opts, queue="q"), GrouperClients(s3=s3))
+    with pytest.raises(ValueError, match=r"needs GrouperClients\.cloudwatch"):
+        run_grouper(replace(opts, metrics=True), GrouperClients(s3=s3))
