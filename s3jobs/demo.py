@@ -175,13 +175,23 @@ def verify(out: dict[str, str], manifest_uri: str, inventoried: int) -> bool:
     )
     print(f"DLQ reasons:        {reasons or 'none'}")
     archives = [r.archive for r in reports if r.archive]
+    shown = report_to_show(reports)
     print(
         f"archives:           {len(archives)} under s3://{out['ArchiveBucket']}/"
-        f"{out['ArchivePrefix']}/, e.g. {archives[0] if archives else '-'}"
+        f"{out['ArchivePrefix']}/, e.g. {shown.archive if shown else '-'}"
     )
-    if archives:
-        ok &= show_archive(s3, archives[0], reports[0].index or archives[0])
+    if archives and shown is None:
+        print("no completion report names both an archive and its index")
+        return False
+    if shown is not None:
+        ok &= show_archive(s3, shown.archive, shown.index)
     return ok
+
+
+def report_to_show(reports: list[ManifestReport]) -> ManifestReport | None:
+    """A report whose archive and index belong together (a sub-manifest whose objects were all
+    copied or failed has neither)."""
+    return next((r for r in reports if r.archive and r.index), None)
 
 
 def show_archive(s3: Any, archive: str, index: str) -> bool:
@@ -213,6 +223,17 @@ def show_archive(s3: Any, archive: str, index: str) -> bool:
         f"{'identical' if same else 'DIFFERENT'}"
     )
     return listing.returncode == 0 and same
+
+
+def submit_local(manifest_uri: str, workers: int, maxsize: str) -> int:
+    """``submitmanifest.py --stack demo --local --workers N --wait``; its exit code."""
+    cmd = [
+        sys.executable, str(REPO / "submitmanifest.py"), "--stack", STACK, "--local",
+        "--workers", str(workers), "--bundler-args", f"-s {maxsize}",
+        "--wait", "--poll", "1", "--timeout", "600", "--", "-s", "16MB", "-c", "500",
+    ]  # fmt: skip
+    print(f"$ echo {manifest_uri} | {Path(cmd[1]).name} {' '.join(cmd[2:])}")
+    return subprocess.run(cmd, input=manifest_uri + "\n", text=True).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,23 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deleted {len(gone)} objects after the inventory was written")
 
         step(f"5. submitmanifest.py --stack {STACK} --local --workers {args.workers} --wait")
-        cmd = [
-            sys.executable, str(REPO / "submitmanifest.py"), "--stack", STACK, "--local",
-            "--workers", str(args.workers), "--bundler-args", f"-s {args.maxsize}",
-            "--wait", "--poll", "1", "--timeout", "600", "--", "-s", "16MB", "-c", "500",
-        ]  # fmt: skip
-        print(
-            "$ echo "
-            + manifest_uri
-            + " | "
-            + " ".join(Path(c).name for c in cmd[1:2])
-            + " "
-            + " ".join(cmd[2:])
-        )
-        proc = subprocess.run(cmd, input=manifest_uri + "\n", text=True)
-        if proc.returncode != 0:
-            print(f"submitmanifest.py failed with exit code {proc.returncode}", file=sys.stderr)
-            return proc.returncode
+        code = submit_local(manifest_uri, args.workers, args.maxsize)
+        if code != 0:
+            print(f"submitmanifest.py failed with exit code {code}", file=sys.stderr)
+            return code
 
         step("6. verification")
         ok = verify(out, manifest_uri, len(objects))
