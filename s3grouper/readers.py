@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from s3common.errors import InputDataError
+from s3common.sizes import KiB
 from s3grouper.inventory import csv_name
 
 TIMESTAMP = pa.timestamp("ms", "UTC")
@@ -45,7 +46,7 @@ NORMALIZED = pa.schema(
 # waiting. 256 KiB blocks bound that to 8 MiB (a CSV row, at most a few KiB, must fit in one);
 # they are normalized 16 at a time (~25K rows), so the per-batch work stays as cheap as with
 # large blocks. (1 MiB blocks: 32 MiB read ahead, ~40 MiB more peak RSS, same CPU.)
-CSV_BLOCK_SIZE = 256 * 1024
+CSV_BLOCK_SIZE = 256 * KiB
 CSV_BLOCKS_PER_BATCH = 16
 # Parquet batches; ORC stripes are normalized in slices of this. Like the CSV batches (~25K rows
 # each), small enough that the few batches in flight (read ahead, normalized, encoded) stay small:

@@ -26,15 +26,16 @@ from s3common import submanifest
 from s3common.aws import AWS_ERRORS, NOT_FOUND_CODES, error_code, read_failed, write_failed
 from s3common.errors import UsageError
 from s3common.s3uri import S3Uri
+from s3common.sizes import MiB
 from s3common.submanifest import JobSummary
 
 log = logging.getLogger(__name__)
 
 RUN_METADATA = "s3grouper-run"
-SPOOL_BYTES = 64 * 1024 * 1024
+SPOOL_BYTES = 64 * MiB
 CONCURRENCY = 8  # uploads in flight: against S3 each PUT waits tens of ms
-INFLIGHT_BYTES = 48 * 1024 * 1024  # ... and at most this much of their bodies (or just one)
-PUT_LIMIT = 512 * 1024 * 1024  # above this, a multipart upload
+INFLIGHT_BYTES = 48 * MiB  # ... and at most this much of their bodies (or just one)
+PUT_LIMIT = 512 * MiB  # above this, a multipart upload
 CONTENT_TYPE = "text/csv; charset=utf-8"
 
 

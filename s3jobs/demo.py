@@ -35,7 +35,7 @@ from s3bundler.index import read_index
 from s3bundler.report import ManifestReport
 from s3common.local_endpoint import MotoServer
 from s3common.s3uri import parse_s3_uri
-from s3common.sizes import format_size, parse_size
+from s3common.sizes import KiB, MiB, format_size, parse_size
 from s3common.submanifest import JobSummary
 from s3jobs import inventory_report
 
@@ -105,13 +105,13 @@ def seed_source(bucket: str, count: int, maxsize: int, bigs: int) -> dict[str, d
     for i in range(count):
         roll = rng.random()
         if i < bigs:
-            size = maxsize + (1 << 20) + i
+            size = maxsize + MiB + i
         elif roll < 0.70:
-            size = rng.randint(0, 16 << 10)
+            size = rng.randint(0, 16 * KiB)
         elif roll < 0.96:
-            size = rng.randint(16 << 10, 256 << 10)
+            size = rng.randint(16 * KiB, 256 * KiB)
         else:
-            size = rng.randint(256 << 10, 2 << 20)
+            size = rng.randint(256 * KiB, 2 * MiB)
         folder = ("photos", "logs", "docs/2024", "data/raw")[i % 4]
         specs.append((i, f"{folder}/object {i:05d}.bin", size))
     objects: dict[str, dict[str, Any]] = {}

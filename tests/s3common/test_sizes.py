@@ -1,4 +1,4 @@
-"""Human sizes (design.md: ``123``, ``4K``, ``512MB``, ``4GiB``, ``2GB``; 1024-based)."""
+"""Human sizes (docs/s3grouper.md: ``123``, ``4K``, ``512MB``, ``4GiB``, ``2GB``; 1024-based)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import argparse
 
 import pytest
 
-from s3common.sizes import format_size, parse_size, size_arg
+from s3common.sizes import GiB, KiB, MiB, TiB, format_size, parse_size, size_arg
 
-KiB, MiB, GiB, TiB = 1024, 1024**2, 1024**3, 1024**4
+
+def test_units_are_powers_of_1024():
+    assert (KiB, MiB, GiB, TiB) == (1024, 1024**2, 1024**3, 1024**4)
 
 
 @pytest.mark.parametrize(

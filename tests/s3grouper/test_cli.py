@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 import pytest
 
 from s3common.errors import ExitCode, S3BundlerError, UsageError
+from s3common.sizes import GiB, KiB, MiB
 from s3grouper.cli import build_parser, main, make_clients, options_from_args, read_patterns
 from s3grouper.grouper import S3_CONNECTIONS, GrouperClients, run_grouper
 from s3jobs import inventory_report as fx
@@ -19,7 +20,7 @@ def test_defaults():
     opts = options()
     assert opts.manifest.bucket == "inv"
     assert (opts.bucket, opts.prefix, opts.name) == ("out", "s3grouper-output", "manifest")
-    assert (opts.thresholds.size, opts.thresholds.count) == (4 * 1024**3, 65000)
+    assert (opts.thresholds.size, opts.thresholds.count) == (4 * GiB, 65000)
     assert opts.filters.include == () and not opts.filters.glacier
     assert opts.output_name == "manifest"
 
@@ -35,16 +36,16 @@ def test_every_flag():
     )  # fmt: skip
     f = opts.filters
     assert (opts.prefix, opts.name, opts.output_name) == ("pre", "nightly", "nightly-glacier")
-    assert (opts.thresholds.size, opts.thresholds.count) == (512 * 1024**2, 1000)
+    assert (opts.thresholds.size, opts.thresholds.count) == (512 * MiB, 1000)
     assert f.include == ("a/", "b/") and f.exclude == ("*.tmp",) and f.glacier
     assert f.storage_classes == ("GLACIER", "DEEP_ARCHIVE", "STANDARD")
-    assert (f.min_size, f.max_size) == (1024, 2 * 1024**3)
+    assert (f.min_size, f.max_size) == (KiB, 2 * GiB)
     assert f.modified_since == datetime(2024, 1, 1, tzinfo=UTC)
     assert f.modified_before == datetime(2024, 2, 1, tzinfo=UTC)
     assert f.all_versions and f.keep_folders and opts.force
     assert (opts.queue, opts.region, opts.profile) == ("q", "eu-west-1", "p")
     described = opts.describe()
-    assert described["name"] == "nightly-glacier" and described["size_threshold"] == 512 * 1024**2
+    assert described["name"] == "nightly-glacier" and described["size_threshold"] == 512 * MiB
 
 
 def test_exclude_from_file(tmp_path):

@@ -7,6 +7,7 @@ import botocore.exceptions
 import pytest
 
 from s3common.errors import UploadError
+from s3common.sizes import GiB
 from s3common.submanifest import read_manifest
 from s3grouper.rows import encode_rows
 from s3grouper.writer import SubmanifestWriter, option_changes, run_id
@@ -100,7 +101,7 @@ def test_upload_carries_the_crc32_of_its_body():
     assert extra["ChecksumCRC32"] == base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
 
 
-@pytest.mark.parametrize(("concurrency", "inflight_bytes", "most"), [(3, 1 << 30, 3), (3, 1, 1)])
+@pytest.mark.parametrize(("concurrency", "inflight_bytes", "most"), [(3, GiB, 3), (3, 1, 1)])
 def test_uploads_in_flight_are_bounded_by_count_and_bytes(concurrency, inflight_bytes, most):
     s3 = FakeS3(delay=0.05)
     body = [encode_rows(normalized({"key": "k"}))]

@@ -15,6 +15,7 @@ import pytest
 from s3bundler.report import ManifestReport
 from s3common.errors import UsageError
 from s3common.s3uri import parse_s3_uri
+from s3common.sizes import MiB
 from s3common.submanifest import JobSummary
 from s3jobs import inventory_report
 from s3jobs.demo import deploy_core_stack, seed_source, write_inventory
@@ -131,13 +132,13 @@ def test_stack_local_wait_end_to_end(aws, tmp_path):
     workers; --wait returns once every sub-manifest has its completion report."""
     run = uuid.uuid4().hex[:8]
     source, inventory, stack = f"src-{run}", f"inv-{run}", f"stk-{run}"
-    objects = seed_source(source, 120, maxsize=1 << 20, bigs=2)
+    objects = seed_source(source, 120, maxsize=MiB, bigs=2)
     out = deploy_core_stack(source, inventory, name=stack)
     manifest = write_inventory(inventory, source, objects)
     s3 = boto3.client("s3")
     gone = sorted(objects)[5]
     s3.delete_object(Bucket=source, Key=gone)
-    big = sum(1 for k, o in objects.items() if o["Size"] > 1 << 20 and k != gone)
+    big = sum(1 for k, o in objects.items() if o["Size"] > MiB and k != gone)
 
     dry = submit("--stack", stack, "--dry-run", "--", "-c", "25", stdin=manifest + "\n")
     assert dry.returncode == 0, dry.stderr
