@@ -84,7 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    io = p.add_argument_group("input and output")
+    _add_io_args(p.add_argument_group("input and output"))
+    _add_grouping_args(p.add_argument_group("grouping"))
+    _add_filter_args(p.add_argument_group("filters (all optional, combined with AND)"))
+    _add_env_args(p.add_argument_group("AWS and logging"))
+    return p
+
+
+def _add_io_args(io: argparse._ArgumentGroup) -> None:
     io.add_argument(
         "-m", "--manifest", required=True, type=s3_uri_arg, metavar="S3URI",
         help="the inventory report's manifest.json (s3://bucket/.../manifest.json)",
@@ -106,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the bucket's S3 event notification)",
     )  # fmt: skip
 
-    grp = p.add_argument_group("grouping")
+
+def _add_grouping_args(grp: argparse._ArgumentGroup) -> None:
     grp.add_argument(
         "-s", "--size-threshold", type=_positive_size, default=DEFAULT_SIZE_THRESHOLD,
         metavar="SIZE", help="max bytes per sub-manifest, e.g. 512MB, 4GiB (default: 4GiB)",
@@ -116,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N", help=f"max objects per sub-manifest (default: {DEFAULT_COUNT_THRESHOLD})",
     )  # fmt: skip
 
-    flt = p.add_argument_group("filters (all optional, combined with AND)")
+
+def _add_filter_args(flt: argparse._ArgumentGroup) -> None:
     flt.add_argument(
         "-i", "--include", action="append", default=[], metavar="PREFIX",
         help="only keys starting with PREFIX (repeatable: any of them)",
@@ -158,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep zero-byte keys ending in '/' (skipped by default)",
     )  # fmt: skip
 
-    env = p.add_argument_group("AWS and logging")
+
+def _add_env_args(env: argparse._ArgumentGroup) -> None:
     env.add_argument(
         "--no-metrics", action="store_true",
         help="do not publish CloudWatch metrics (namespace S3Bundler)",
@@ -167,7 +177,6 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--profile", help="AWS profile (default: the boto3 chain)")
     env.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
     env.add_argument("-d", "--debug", action="store_true", help="log everything (DEBUG)")
-    return p
 
 
 def read_patterns(path: str) -> list[str]:
