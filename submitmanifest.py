@@ -27,7 +27,7 @@ from s3common.s3uri import parse_s3_uri
 from s3jobs.ecs import GrouperTaskTarget, TaskRefused, start_grouper_task, task_status
 from s3jobs.follow import Job, JobFollower, follow
 from s3jobs.local import LocalWorkers, job_of, run_grouper_here
-from s3jobs.stack import StackOutputs, read_stack
+from s3jobs.stack import Settings, read_stack
 from s3jobs.status import status_lines
 
 PROG = "submitmanifest.py"
@@ -57,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", help="AWS region (default: the boto3 chain)")
     p.add_argument("--profile", help="AWS profile (default: the boto3 chain)")
     p.add_argument("-f", "--file", help="read manifest URIs from FILE (default: stdin)")
+    _add_ecs_args(p)
+    p.add_argument("--stack", metavar="NAME", help="take settings from this core stack's outputs")
+    _add_local_args(p)
+    _add_follow_args(p)
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-d", "--debug", action="store_true")
+    return p
+
+
+def _add_ecs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--task", help="grouper task definition (family[:revision] or ARN)")
     p.add_argument("-c", "--cluster", help="ECS cluster")
     p.add_argument("--container", help="grouper container name (default: s3grouper)")
@@ -67,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--subnets", help="comma-separated subnets for awsvpc tasks")
     p.add_argument("--security-groups", help="comma-separated security groups for awsvpc tasks")
-    p.add_argument("--stack", metavar="NAME", help="take settings from this core stack's outputs")
+
+
+def _add_local_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--local", action="store_true", help="run the grouper in this process instead of on ECS"
     )
@@ -86,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--bundler-args", default="", help="extra s3bundler arguments for --workers, e.g. '-c'"
     )
+
+
+def _add_follow_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--wait", action="store_true", help="follow the job until every sub-manifest is done"
     )
@@ -101,9 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="show recent throughput (CloudWatch) and queue depth, then exit",
     )
     p.add_argument("--since", type=float, default=60, metavar="MINUTES", help="--status window")
-    p.add_argument("-v", "--verbose", action="store_true")
-    p.add_argument("-d", "--debug", action="store_true")
-    return p
 
 
 def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -147,47 +159,36 @@ def _has(args: list[str], *flags: str) -> bool:
     )
 
 
-def grouper_args(extra: list[str], stack: StackOutputs | None) -> list[str]:
+def grouper_args(extra: list[str], settings: Settings) -> list[str]:
     """s3grouper arguments: what the user gave after ``--``, completed from the stack."""
     args = list(extra)
-    if stack is not None:
-        if not _has(args, "-b", "--bucket"):
-            args += ["-b", stack.get("ManifestBucket")]
-        if not _has(args, "-p", "--prefix"):
-            args += ["-p", stack.get("ManifestPrefix")]
-        if stack.get("ManifestDelivery", "notification") == "queue" and not _has(args, "--queue"):
-            args += ["--queue", stack.get("QueueUrl")]
+    if settings.stack is None:
+        return args
+    completions = [(("-b", "--bucket"), "ManifestBucket"), (("-p", "--prefix"), "ManifestPrefix")]
+    if settings.pick(None, "ManifestDelivery", "notification") == "queue":
+        completions.append((("--queue",), "QueueUrl"))
+    for flags, output in completions:
+        if _has(args, *flags):
+            continue
+        value = settings.pick(None, output)
+        if value is not None:
+            args += [flags[0], value]
     return args
 
 
-def ecs_target(opts: argparse.Namespace, stack: StackOutputs | None) -> GrouperTaskTarget:
-    def pick(flag: str | None, output: str, default: str = "") -> str:
-        if flag:
-            return flag
-        if stack is not None:
-            return stack.get(output, default)
-        return default
-
-    cluster = pick(opts.cluster, "ClusterName")
-    task = pick(opts.task, "GrouperTaskDefinition")
+def ecs_target(opts: argparse.Namespace, settings: Settings) -> GrouperTaskTarget:
+    cluster = settings.pick(opts.cluster, "ClusterName", "")
+    task = settings.pick(opts.task, "GrouperTaskDefinition", "")
     if not cluster or not task:
         raise UsageError("ECS needs -c CLUSTER and -t TASK (or --stack NAME, or --local)")
     return GrouperTaskTarget(
         cluster=cluster,
         task_definition=task,
-        container=pick(opts.container, "GrouperContainerName", "s3grouper"),
-        launch_type=pick(opts.launch_type, "LaunchType"),
-        subnets=(
-            opts.subnets.split(",") if opts.subnets else stack.list("Subnets") if stack else []
-        ),
-        security_groups=(
-            opts.security_groups.split(",")
-            if opts.security_groups
-            else stack.list("SecurityGroup")
-            if stack
-            else []
-        ),
-        assign_public_ip=stack.get("AssignPublicIp", "DISABLED") if stack else "DISABLED",
+        container=settings.pick(opts.container, "GrouperContainerName", "s3grouper"),
+        launch_type=settings.pick(opts.launch_type, "LaunchType", ""),
+        subnets=settings.pick_list(opts.subnets, "Subnets"),
+        security_groups=settings.pick_list(opts.security_groups, "SecurityGroup"),
+        assign_public_ip=settings.pick(None, "AssignPublicIp", "DISABLED"),
     )
 
 
@@ -203,28 +204,38 @@ def _main(ours: list[str], extra: list[str]) -> int:
         raise UsageError("--workers needs --local")
     session = make_session(opts.region, opts.profile)
     stack = read_stack(make_client(session, "cloudformation"), opts.stack) if opts.stack else None
-    queue = opts.queue or (stack.get("QueueUrl") if stack else None)
+    settings = Settings(stack)
+    queue = settings.pick(opts.queue, "QueueUrl")
 
     if opts.status:
-        dlq = stack.get("DeadLetterQueueUrl", "") if stack else ""
         for line in status_lines(
             make_client(session, "cloudwatch"),
             make_client(session, "sqs"),
             _queue_url(session, queue) if queue else "",
-            dlq,
+            settings.pick(None, "DeadLetterQueueUrl", ""),
             timedelta(minutes=opts.since),
         ):
             print(line)
         return 0
 
     manifests = read_manifests(opts.file)
-    args = grouper_args(extra, stack)
+    args = grouper_args(extra, settings)
     commands = [(m, ["-m", m, *args]) for m in manifests]
     jobs = [job_of(cmd) for _, cmd in commands]  # also validates the grouper arguments
-
     if opts.local:
-        return _run_local(opts, session, stack, queue, commands, jobs)
-    target = ecs_target(opts, stack)
+        return _run_local(opts, session, settings, queue, commands, jobs)
+    return _run_ecs(opts, session, settings, queue, commands, jobs)
+
+
+def _run_ecs(
+    opts: argparse.Namespace,
+    session: Any,
+    settings: Settings,
+    queue: str | None,
+    commands: list[tuple[str, list[str]]],
+    jobs: list[Job],
+) -> int:
+    target = ecs_target(opts, settings)
     if opts.dry_run:
         for manifest, cmd in commands:
             print(
@@ -265,7 +276,7 @@ def _main(ours: list[str], extra: list[str]) -> int:
 def _run_local(
     opts: argparse.Namespace,
     session: Any,
-    stack: StackOutputs | None,
+    settings: Settings,
     queue: str | None,
     commands: list[tuple[str, list[str]]],
     jobs: list[Job],
@@ -277,12 +288,10 @@ def _run_local(
     queue_url = _queue_url(session, queue) if queue else ""  # looked up once
     workers = None
     if opts.workers:
-        archive_bucket = opts.archive_bucket or (stack.get("ArchiveBucket") if stack else None)
+        archive_bucket = settings.pick(opts.archive_bucket, "ArchiveBucket")
         if not queue or not archive_bucket:
             raise UsageError("--workers needs --queue and --archive-bucket (or --stack)")
-        prefix = opts.archive_prefix or (
-            stack.get("ArchivePrefix", "archives") if stack else "archives"
-        )
+        prefix = settings.pick(opts.archive_prefix, "ArchivePrefix", "archives")
         log_dir = tempfile.mkdtemp(prefix="s3bundler-workers-")
         workers = LocalWorkers(
             opts.workers, queue_url, archive_bucket, prefix,

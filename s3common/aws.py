@@ -39,14 +39,17 @@ def make_client(
     max_attempts: int | None = None,
     **config: Any,
 ) -> Any:
+    """A client of ``service`` with our retry policy and pool size; ``config``: more
+    botocore ``Config`` settings."""
     retries = dict(RETRIES)
     if max_attempts is not None:
         retries["max_attempts"] = max_attempts
     if service == "s3":
         # Every upload carries a checksum S3 verifies (botocore's CRC32, or one we computed).
         # When the checksum is given rather than computed, botocore would also SHA-256 the
-        # body for the signature: ~14 ms per 8 MiB part, ~1 ms per sub-manifest.
-        config.setdefault("s3", {"payload_signing_enabled": False})
+        # body for the signature: ~14 ms per 8 MiB part, ~1 ms per sub-manifest. A caller's
+        # own s3 settings are added to this one (and win where they name it too).
+        config["s3"] = {"payload_signing_enabled": False, **(config.get("s3") or {})}
     cfg = Config(retries=retries, max_pool_connections=max_pool_connections, **config)
     return session.client(service, config=cfg)
 

@@ -1,4 +1,4 @@
-"""``s3grouper``: command line -> GrouperOptions -> run_grouper."""
+"""``s3grouper``: command line -> GrouperOptions (+ the AWS clients it needs) -> run_grouper."""
 
 from __future__ import annotations
 
@@ -7,12 +7,20 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from s3common.aws import make_client, make_session
 from s3common.cli import configure_logging, run
 from s3common.errors import UsageError
 from s3common.s3uri import s3_uri_arg
 from s3common.sizes import size_arg
 from s3grouper.filters import FilterOptions, parse_when
-from s3grouper.grouper import DEFAULT_NAME, DEFAULT_PREFIX, GrouperOptions, run_grouper
+from s3grouper.grouper import (
+    DEFAULT_NAME,
+    DEFAULT_PREFIX,
+    S3_CONNECTIONS,
+    GrouperClients,
+    GrouperOptions,
+    run_grouper,
+)
 from s3grouper.grouping import DEFAULT_COUNT_THRESHOLD, DEFAULT_SIZE_THRESHOLD, Thresholds
 
 PROG = "s3grouper"
@@ -76,7 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    io = p.add_argument_group("input and output")
+    _add_io_args(p.add_argument_group("input and output"))
+    _add_grouping_args(p.add_argument_group("grouping"))
+    _add_filter_args(p.add_argument_group("filters (all optional, combined with AND)"))
+    _add_env_args(p.add_argument_group("AWS and logging"))
+    return p
+
+
+def _add_io_args(io: argparse._ArgumentGroup) -> None:
     io.add_argument(
         "-m", "--manifest", required=True, type=s3_uri_arg, metavar="S3URI",
         help="the inventory report's manifest.json (s3://bucket/.../manifest.json)",
@@ -98,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the bucket's S3 event notification)",
     )  # fmt: skip
 
-    grp = p.add_argument_group("grouping")
+
+def _add_grouping_args(grp: argparse._ArgumentGroup) -> None:
     grp.add_argument(
         "-s", "--size-threshold", type=_positive_size, default=DEFAULT_SIZE_THRESHOLD,
         metavar="SIZE", help="max bytes per sub-manifest, e.g. 512MB, 4GiB (default: 4GiB)",
@@ -108,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N", help=f"max objects per sub-manifest (default: {DEFAULT_COUNT_THRESHOLD})",
     )  # fmt: skip
 
-    flt = p.add_argument_group("filters (all optional, combined with AND)")
+
+def _add_filter_args(flt: argparse._ArgumentGroup) -> None:
     flt.add_argument(
         "-i", "--include", action="append", default=[], metavar="PREFIX",
         help="only keys starting with PREFIX (repeatable: any of them)",
@@ -150,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep zero-byte keys ending in '/' (skipped by default)",
     )  # fmt: skip
 
-    env = p.add_argument_group("AWS and logging")
+
+def _add_env_args(env: argparse._ArgumentGroup) -> None:
     env.add_argument(
         "--no-metrics", action="store_true",
         help="do not publish CloudWatch metrics (namespace S3Bundler)",
@@ -159,7 +177,6 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--profile", help="AWS profile (default: the boto3 chain)")
     env.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
     env.add_argument("-d", "--debug", action="store_true", help="log everything (DEBUG)")
-    return p
 
 
 def read_patterns(path: str) -> list[str]:
@@ -212,10 +229,21 @@ def options_from_args(args: argparse.Namespace) -> GrouperOptions:
     )
 
 
+def make_clients(options: GrouperOptions) -> GrouperClients:
+    """The clients a run with these options needs, from its --region/--profile."""
+    session = make_session(options.region, options.profile)
+    return GrouperClients(
+        s3=make_client(session, "s3", max_pool_connections=S3_CONNECTIONS),
+        sqs=make_client(session, "sqs") if options.queue else None,
+        cloudwatch=make_client(session, "cloudwatch") if options.metrics else None,
+    )
+
+
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(verbose=args.verbose, debug=args.debug)
-    result = run_grouper(options_from_args(args))
+    options = options_from_args(args)
+    result = run_grouper(options, make_clients(options))
     print(result.line(), flush=True)
     return 0
 

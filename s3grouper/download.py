@@ -16,6 +16,7 @@ from typing import Any
 from s3common.aws import AWS_ERRORS, NO_BUCKET_CODES, NOT_FOUND_CODES, error_code, read_failed
 from s3common.errors import InputDataError
 from s3common.s3uri import S3Uri
+from s3common.sizes import MiB
 from s3grouper.inventory import (
     DataFile,
     InventoryManifest,
@@ -26,7 +27,7 @@ from s3grouper.inventory import (
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1024 * 1024
+CHUNK = MiB
 
 
 def load_manifest(s3: Any, uri: S3Uri) -> InventoryManifest:

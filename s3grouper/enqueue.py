@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 10  # SQS limit per send_message_batch
 ATTEMPTS = 5
+
+
 def message_body(bucket: str, key: str) -> str:
     return json.dumps({"Bucket": bucket, "Key": key})
 

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from s3common.errors import UsageError
 from s3grouper.inventory import csv_name
-from s3grouper.readers import TIMESTAMP
+from s3grouper.readers import TIMESTAMP, column
 
 ARCHIVE_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
 ARCHIVE_TIERS = ("ARCHIVE_ACCESS", "DEEP_ARCHIVE_ACCESS")
@@ -168,15 +168,15 @@ class RowFilter:
 
     def _drops(self, table: pa.Table) -> Iterator[tuple[str, pa.Array]]:
         opts = self.options
-        key = _col(table, "key")
+        key = column(table, "key")
         if self._has("is_delete_marker"):
-            yield "delete_marker", _col(table, "is_delete_marker")
+            yield "delete_marker", column(table, "is_delete_marker")
         if not opts.all_versions and self._has("is_latest"):
-            yield "not_latest", pc.equal(_col(table, "is_latest"), False)
+            yield "not_latest", pc.equal(column(table, "is_latest"), False)
         if not opts.keep_folders:
             folder = pc.ends_with(key, "/")
             if self._has("size"):
-                folder = pc.and_(folder, pc.equal(_col(table, "size"), 0))
+                folder = pc.and_(folder, pc.equal(column(table, "size"), 0))
             yield "folder", folder
         if self._has("storage_class"):
             archived = self._archived(table)
@@ -189,11 +189,11 @@ class RowFilter:
             yield "filtered", pc.invert(wanted)
 
     def _archived(self, table: pa.Table) -> pa.Array:
-        storage_class = _col(table, "storage_class")
+        storage_class = column(table, "storage_class")
         archived = pc.is_in(storage_class, value_set=pa.array(ARCHIVE_CLASSES))
         tiering = pc.fill_null(pc.equal(storage_class, "INTELLIGENT_TIERING"), False)
         if self._has("intelligent_tiering_access_tier"):
-            tier = _col(table, "intelligent_tiering_access_tier")
+            tier = column(table, "intelligent_tiering_access_tier")
             in_archive = pc.is_in(tier, value_set=pa.array(ARCHIVE_TIERS))
             archived = pc.or_(archived, pc.and_(tiering, in_archive))
         elif not self.notes and pc.any(tiering).as_py():
@@ -207,7 +207,7 @@ class RowFilter:
         """Rows passing the user's include/exclude/class/size/date filters (None: no filter)."""
         opts = self.options
         conditions: list[pa.Array] = []
-        key = _col(table, "key")
+        key = column(table, "key")
         if opts.include:
             inc = pc.starts_with(key, opts.include[0])
             for prefix in opts.include[1:]:
@@ -216,14 +216,14 @@ class RowFilter:
         for pattern in opts.exclude:
             conditions.append(pc.invert(glob_mask(key, pattern)))
         if opts.storage_classes:
-            sc = _col(table, "storage_class")
+            sc = column(table, "storage_class")
             conditions.append(pc.is_in(sc, value_set=self._storage_classes))
-        size = _col(table, "size")
+        size = column(table, "size")
         if opts.min_size is not None:
             conditions.append(pc.greater_equal(size, opts.min_size))
         if opts.max_size is not None:
             conditions.append(pc.less_equal(size, opts.max_size))
-        modified = _col(table, "last_modified_date")
+        modified = column(table, "last_modified_date")
         if self._since is not None:
             conditions.append(pc.greater_equal(modified, self._since))
         if self._before is not None:
@@ -234,10 +234,3 @@ class RowFilter:
         for cond in conditions[1:]:
             wanted = pc.and_(wanted, pc.fill_null(cond, False))
         return wanted
-
-
-def _col(table: pa.Table, name: str) -> pa.Array:
-    col = table.column(name)
-    if isinstance(col, pa.ChunkedArray):
-        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-    return col

@@ -9,20 +9,19 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import queue
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import pyarrow as pa
 
-from s3common import aws, submanifest
+from s3common import submanifest
 from s3common.errors import S3BundlerError
 from s3common.metrics import BYTES, COUNT, Metrics
+from s3common.prefetch import Prefetch
 from s3common.queues import resolve_queue_url
 from s3common.s3uri import S3Uri
 from s3common.sizes import format_size
@@ -42,6 +41,9 @@ log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "s3grouper-output"
 FREED_MEMORY_DECAY_MS = 100
 DEFAULT_NAME = "manifest"
+#: Connections of the S3 client: the writer's uploads (8) and the data files' checks and
+#: downloads (8).
+S3_CONNECTIONS = 16
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class GrouperOptions:
     filters: FilterOptions = field(default_factory=FilterOptions)
     force: bool = False
     queue: str | None = None
-    region: str | None = None
+    region: str | None = None  # where the caller makes the clients (GrouperClients)
     profile: str | None = None
     progress: bool = False
     metrics: bool = True  # publish ObjectsGrouped/BytesGrouped/ManifestsWritten (S3Bundler)
@@ -94,14 +96,29 @@ class GrouperResult:
         )
 
 
-def run_grouper(options: GrouperOptions) -> GrouperResult:
+@dataclass(frozen=True)
+class GrouperClients:
+    """The AWS clients of a run, made by the caller from its region/profile (boto3 at the
+    edges: :func:`s3grouper.cli.make_clients`)."""
+
+    s3: Any  # with S3_CONNECTIONS connections
+    sqs: Any | None = None  # needed with GrouperOptions.queue
+    cloudwatch: Any | None = None  # needed with GrouperOptions.metrics
+
+    def check(self, options: GrouperOptions) -> None:
+        """The clients the options need are there (else ValueError: a caller's mistake)."""
+        if options.queue and self.sqs is None:
+            raise ValueError("GrouperOptions.queue needs GrouperClients.sqs")
+        if options.metrics and self.cloudwatch is None:
+            raise ValueError("GrouperOptions.metrics needs GrouperClients.cloudwatch")
+
+
+def run_grouper(options: GrouperOptions, clients: GrouperClients) -> GrouperResult:
     """Run the whole grouping; raises S3BundlerError subclasses on every expected failure."""
+    clients.check(options)
     started = time.monotonic()
     return_freed_memory()
-    session = aws.make_session(options.region, options.profile)
-    s3 = aws.make_client(session, "s3", max_pool_connections=16)
-
-    manifest = load_manifest(s3, options.manifest)
+    manifest = load_manifest(clients.s3, options.manifest)
     options.filters.check_fields(manifest.columns, options.manifest)
 
     base = submanifest.base_name(options.manifest.key, options.output_name)
@@ -109,11 +126,10 @@ def run_grouper(options: GrouperOptions) -> GrouperResult:
     inventory = str(options.manifest)
     sender = None
     if options.queue:
-        sqs = aws.make_client(session, "sqs")
-        sender = QueueSender(sqs, resolve_queue_url(sqs, options.queue))
+        sender = QueueSender(clients.sqs, resolve_queue_url(clients.sqs, options.queue))
     with sender if sender is not None else contextlib.nullcontext():
         writer = SubmanifestWriter(
-            s3,
+            clients.s3,
             options.bucket,
             options.prefix,
             base,
@@ -122,21 +138,7 @@ def run_grouper(options: GrouperOptions) -> GrouperResult:
             on_written=None if sender is None else (lambda key: sender.add(options.bucket, key)),
         )
         with writer:
-            writer.check_bucket()
-            writer.scan()
-            previous = writer.check_previous(inventory, described)
-
-            data_files = DataFiles(s3, manifest)
-            data_files.verify_all()
-
-            run = _Run(manifest, data_files, options, writer, sender, resend=previous is None)
-            try:
-                run.group()
-                writer.flush()
-            except S3BundlerError:
-                writer.rollback()  # a failed run leaves no new sub-manifests behind
-                raise
-
+            run, previous = _write_submanifests(options, manifest, clients.s3, writer, sender)
         deleted = writer.delete_stale(run.grouper.groups) if options.force else []
         if sender is not None:
             sender.flush()
@@ -155,13 +157,7 @@ def run_grouper(options: GrouperOptions) -> GrouperResult:
         )
         writer.write_summary(summary, previous)
         if options.metrics:
-            Metrics(aws.make_client(session, "cloudwatch")).publish(
-                {
-                    "ObjectsGrouped": (summary.objects, COUNT),
-                    "BytesGrouped": (summary.bytes, BYTES),
-                    "ManifestsWritten": (len(writer.written), COUNT),
-                }
-            )
+            _publish(Metrics(clients.cloudwatch), summary, writer)
         for note in _notes(manifest, run.filter):  # after the work, so errors stay one line
             log.warning("%s: %s", manifest.uri, note)
         return GrouperResult(
@@ -172,6 +168,41 @@ def run_grouper(options: GrouperOptions) -> GrouperResult:
             deleted=len(deleted),
             seconds=time.monotonic() - started,
         )
+
+
+def _write_submanifests(
+    options: GrouperOptions,
+    manifest: InventoryManifest,
+    s3: Any,
+    writer: SubmanifestWriter,
+    sender: QueueSender | None,
+) -> tuple[_Run, JobSummary | None]:
+    """Check what can be checked before writing (output bucket, previous run, data file
+    checksums), then write the sub-manifests; a run that fails leaves no new ones behind.
+    Returns the run and the previous run's job summary, if any."""
+    writer.check_bucket()
+    writer.scan()
+    previous = writer.check_previous(str(options.manifest), options.describe())
+    data_files = DataFiles(s3, manifest)
+    data_files.verify_all()
+    run = _Run(manifest, data_files, options, writer, sender, resend=previous is None)
+    try:
+        run.group()
+        writer.flush()
+    except S3BundlerError:
+        writer.rollback()
+        raise
+    return run, previous
+
+
+def _publish(metrics: Metrics, summary: JobSummary, writer: SubmanifestWriter) -> None:
+    metrics.publish(
+        {
+            "ObjectsGrouped": (summary.objects, COUNT),
+            "BytesGrouped": (summary.bytes, BYTES),
+            "ManifestsWritten": (len(writer.written), COUNT),
+        }
+    )
 
 
 def return_freed_memory() -> None:
@@ -237,14 +268,14 @@ class _Run:
         """``(group, bytes)``: the encoded rows of each group, batch by batch, in inventory
         order (None for groups that already exist: those are not encoded)."""
         has_size = self.manifest.has("size")
-        with _Prefetch(self._tables()) as tables:
+        with Prefetch(self._tables()) as tables:
             for table in tables:
                 keep = self.filter.mask(table)
                 kept = table.num_rows if keep is None else keep.true_count
                 if not kept:
                     continue
                 if has_size:
-                    sizes = _column(table, "size")
+                    sizes = readers.column(table, "size")
                     sizes = sizes if keep is None else sizes.filter(keep)
                 else:
                     sizes = pa.nulls(kept, pa.int64())
@@ -277,69 +308,3 @@ class _Run:
         if fmt == "Parquet":
             return readers.read_parquet(path, columns, bucket, source)
         return readers.read_orc(path, columns, bucket, source)
-
-
-def _column(table: pa.Table, name: str) -> pa.Array:
-    col = table.column(name)
-    if isinstance(col, pa.ChunkedArray):
-        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-    return col
-
-
-T = TypeVar("T")
-
-
-class _Prefetch(Generic[T]):
-    """Iterate ``source`` in a background thread, up to ``depth`` items ahead.
-
-    An exception of the source is raised where its item would have been, after the items
-    before it. Leaving the context stops the thread (at its next item) and waits for it; the
-    source is closed in that thread."""
-
-    def __init__(self, source: Iterator[T], depth: int = 2) -> None:
-        self._source = source
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="read")
-
-    def __enter__(self) -> _Prefetch[T]:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def __iter__(self) -> Iterator[T]:
-        while True:
-            kind, item = self._queue.get()
-            if kind == "item":
-                yield item
-            elif kind == "error":
-                raise item
-            else:
-                return
-
-    def _run(self) -> None:
-        try:
-            try:
-                for item in self._source:
-                    if not self._put("item", item):
-                        return
-            finally:
-                close = getattr(self._source, "close", None)
-                if close is not None:
-                    close()  # a generator's clean-up runs here, in its own thread
-        except BaseException as exc:  # handed to the consumer, raised there
-            self._put("error", exc)
-        else:
-            self._put("end", None)
-
-    def _put(self, kind: str, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put((kind, item), timeout=0.05)
-                return True
-            except queue.Full:
-                pass
-        return False

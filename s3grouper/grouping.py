@@ -16,9 +16,11 @@ from typing import TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from s3common.sizes import GiB
+
 T = TypeVar("T")
 
-DEFAULT_SIZE_THRESHOLD = 4 * 1024**3
+DEFAULT_SIZE_THRESHOLD = 4 * GiB
 DEFAULT_COUNT_THRESHOLD = 65000
 
 

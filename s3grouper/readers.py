@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from s3common.errors import InputDataError
+from s3common.sizes import KiB
 from s3grouper.inventory import csv_name
 
 TIMESTAMP = pa.timestamp("ms", "UTC")
@@ -45,7 +46,7 @@ NORMALIZED = pa.schema(
 # waiting. 256 KiB blocks bound that to 8 MiB (a CSV row, at most a few KiB, must fit in one);
 # they are normalized 16 at a time (~25K rows), so the per-batch work stays as cheap as with
 # large blocks. (1 MiB blocks: 32 MiB read ahead, ~40 MiB more peak RSS, same CPU.)
-CSV_BLOCK_SIZE = 256 * 1024
+CSV_BLOCK_SIZE = 256 * KiB
 CSV_BLOCKS_PER_BATCH = 16
 # Parquet batches; ORC stripes are normalized in slices of this. Like the CSV batches (~25K rows
 # each), small enough that the few batches in flight (read ahead, normalized, encoded) stay small:
@@ -256,7 +257,7 @@ def _normalized(
     names = set(batch.schema.names)
     n = batch.num_rows
     out = {
-        field.name: convert(field, _chunk(batch.column(field.name)))
+        field.name: convert(field, column(batch, field.name))
         if field.name in names
         else _absent(field, n, source_bucket)
         for field in NORMALIZED
@@ -270,9 +271,15 @@ def _absent(field: pa.Field, n: int, source_bucket: str) -> pa.Array:
     return pa.nulls(n, field.type)
 
 
-def _chunk(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+def column(table: pa.Table | pa.RecordBatch, name: str) -> pa.Array:
+    """One column of a (normalized) table as a single array."""
+    return as_array(table.column(name))
+
+
+def as_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A table column as one array: its only chunk as it is, several chunks combined."""
     if isinstance(col, pa.ChunkedArray):
-        return col.combine_chunks()
+        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
     return col
 
 

@@ -2,23 +2,30 @@
 
 The bytes are exactly what :func:`s3common.submanifest.write_rows` (s3common/csvrows.py:
 minimal quoting that also quotes a bare carriage return, ``\\n`` line ends) writes for the same
-cells; the tests hold the two to that.
+cells; the tests hold the two to that. The column order is not repeated here: :data:`CELLS`
+says where each sub-manifest column comes from and how its cells are written, and lines are
+joined in :data:`s3common.submanifest.COLUMNS` order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from s3grouper.readers import raw_contains
+from s3common.submanifest import COLUMNS
+from s3grouper.readers import column, raw_contains
 
 _NEEDS_QUOTES = r'[,"\r\n]'
-_TEXT_COLUMNS = ("bucket", "version_id", "e_tag", "storage_class")
 _NULL_TEXT = pa.scalar(None, pa.string())
 _EMPTY = pa.scalar("", pa.string())
 _TIMESTAMP_WIDTH = len("2024-01-31 12:00:00.000")
+_LINE_END = "\n"
+
+#: A column's cells: ``encode(normalized column, end)``, ``end`` appended to every cell (the
+#: line end for the last column, else ""). A scalar stands for a column of equal cells.
+CellEncoder = Callable[[pa.Array, str], "pa.Array | pa.Scalar"]
 
 
 def encode_rows(table: pa.Table) -> pa.Buffer:
@@ -32,22 +39,14 @@ def encode_lines(table: pa.Table, keep: pa.Array | None = None) -> pa.Array:
     """One string per row of a normalized table: its CSV line, ``\\n`` included, in sub-manifest
     column order. Rows where ``keep`` is false are null, so their lines take no bytes: the data
     buffer holds exactly the kept rows' lines, back to back (see :func:`line_bytes`)."""
-    text = {name: _quoted(_column(table, name)) for name in _TEXT_COLUMNS}
-    text["key"] = _quoted(_column(table, "key"), scalar=False)  # at least one array cell
-    last = _multipart(_column(table, "is_multipart_uploaded"))  # the last cell ends the line
+    last = len(COLUMNS) - 1
+    cells = []
+    for i, name in enumerate(COLUMNS):  # a column without a CELLS entry: KeyError, not a gap
+        source, encode = CELLS[name]
+        cells.append(encode(column(table, source), _LINE_END if i == last else ""))
     if keep is not None:
-        last = pc.if_else(keep, last, _NULL_TEXT)
-    cells = [
-        text["bucket"],
-        text["key"],
-        _filled(pc.cast(_column(table, "size"), pa.string())),
-        text["version_id"],
-        text["e_tag"],
-        _timestamps(_column(table, "last_modified_date")),
-        text["storage_class"],
-        last,
-    ]
-    return pc.binary_join_element_wise(*cells, ",")  # a null cell (only `last`) -> a null line
+        cells[last] = pc.if_else(keep, cells[last], _NULL_TEXT)
+    return pc.binary_join_element_wise(*cells, ",")  # a null cell (only the last) -> null line
 
 
 def line_bytes(lines: pa.Array, start: int = 0, stop: int | None = None) -> pa.Buffer:
@@ -68,11 +67,55 @@ def line_offsets(lines: pa.Array) -> memoryview:
     return memoryview(offsets).cast("i")[lines.offset : lines.offset + len(lines) + 1]
 
 
-def _column(table: pa.Table, name: str) -> pa.Array:
-    col = table.column(name)
-    if isinstance(col, pa.ChunkedArray):
-        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-    return col
+# --- cells -----------------------------------------------------------------------------------
+
+
+def _text(col: pa.Array, end: str) -> pa.Array | pa.Scalar:
+    return _ended(_quoted(col), end)
+
+
+def _key(col: pa.Array, end: str) -> pa.Array | pa.Scalar:
+    # Never a scalar: with one array cell the join yields an array even if all others are.
+    return _ended(_quoted(col, scalar=False), end)
+
+
+def _integer(col: pa.Array, end: str) -> pa.Array | pa.Scalar:
+    return _ended(_filled(pc.cast(col, pa.string())), end)
+
+
+def _boolean(col: pa.Array, end: str) -> pa.Array | pa.Scalar:
+    """``true``/``false``/empty; ``end`` is part of the three choices (no second pass)."""
+    if col.null_count == len(col):
+        return pa.scalar(end, pa.string())
+    cell = pc.if_else(col, "true" + end, "false" + end)
+    return pc.fill_null(cell, end) if col.null_count else cell
+
+
+def _timestamp(col: pa.Array, end: str) -> pa.Array | pa.Scalar:
+    return _ended(_timestamps(col), end)
+
+
+#: Sub-manifest column -> (normalized-table column, cell encoder); see :data:`COLUMNS` for the
+#: order and :func:`s3common.submanifest.entry_row` for the same cells written one by one.
+CELLS: dict[str, tuple[str, CellEncoder]] = {
+    "bucket": ("bucket", _text),
+    "key": ("key", _key),
+    "size": ("size", _integer),
+    "version_id": ("version_id", _text),
+    "etag": ("e_tag", _text),
+    "last_modified": ("last_modified_date", _timestamp),
+    "storage_class": ("storage_class", _text),
+    "is_multipart": ("is_multipart_uploaded", _boolean),
+}
+
+
+def _ended(cell: pa.Array | pa.Scalar, end: str) -> pa.Array | pa.Scalar:
+    """``cell`` (never null: filled) with ``end`` appended."""
+    if not end:
+        return cell
+    if isinstance(cell, pa.Scalar):
+        return pa.scalar(cell.as_py() + end, pa.string())
+    return pc.binary_join_element_wise(cell, end, "")
 
 
 def _filled(col: pa.Array, scalar: bool = True) -> pa.Array | pa.Scalar:
@@ -90,14 +133,6 @@ def _quoted(col: pa.Array, scalar: bool = True) -> pa.Array | pa.Scalar:
         return col
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(col, '"', '""'), '"', "")
     return pc.if_else(needs, quoted, col)
-
-
-def _multipart(col: pa.Array) -> pa.Array | pa.Scalar:
-    """``true``/``false``/empty, and the line end."""
-    if col.null_count == len(col):
-        return pa.scalar("\n", pa.string())
-    cell = pc.if_else(col, "true\n", "false\n")
-    return pc.fill_null(cell, "\n") if col.null_count else cell
 
 
 def _timestamps(col: pa.Array) -> pa.Array | pa.Scalar:

@@ -26,15 +26,16 @@ from s3common import submanifest
 from s3common.aws import AWS_ERRORS, NOT_FOUND_CODES, error_code, read_failed, write_failed
 from s3common.errors import UsageError
 from s3common.s3uri import S3Uri
+from s3common.sizes import MiB
 from s3common.submanifest import JobSummary
 
 log = logging.getLogger(__name__)
 
 RUN_METADATA = "s3grouper-run"
-SPOOL_BYTES = 64 * 1024 * 1024
+SPOOL_BYTES = 64 * MiB
 CONCURRENCY = 8  # uploads in flight: against S3 each PUT waits tens of ms
-INFLIGHT_BYTES = 48 * 1024 * 1024  # ... and at most this much of their bodies (or just one)
-PUT_LIMIT = 512 * 1024 * 1024  # above this, a multipart upload
+INFLIGHT_BYTES = 48 * MiB  # ... and at most this much of their bodies (or just one)
+PUT_LIMIT = 512 * MiB  # above this, a multipart upload
 CONTENT_TYPE = "text/csv; charset=utf-8"
 
 
@@ -86,8 +87,7 @@ class SubmanifestWriter:
         self.inflight_bytes = inflight_bytes
         self.on_written = on_written
         self.summary_key = submanifest.job_summary_key(prefix, base)
-        self.existing: set[int] = set()
-        self.has_summary = False
+        self._listing: tuple[set[int], bool] | None = None  # see scan()
         self.written: list[str] = []
         self.kept: list[str] = []
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="upload")
@@ -119,10 +119,32 @@ class SubmanifestWriter:
             raise write_failed(f"s3://{self.bucket}", exc) from None
 
     def scan(self) -> None:
-        """List what a previous run left (one listing, no HEAD per sub-manifest)."""
+        """List what a previous run left (one listing, no HEAD per sub-manifest). Done once:
+        on the first call, or on the first question about it (:attr:`existing`,
+        :attr:`has_summary`, :meth:`exists`, ...), so no answer can precede the listing."""
+        self._scanned()
+
+    @property
+    def existing(self) -> set[int]:
+        """Numbers of the sub-manifests a previous run left."""
+        return self._scanned()[0]
+
+    @property
+    def has_summary(self) -> bool:
+        """Whether a previous run left a job summary."""
+        return self._scanned()[1]
+
+    def _scanned(self) -> tuple[set[int], bool]:
+        if self._listing is None:
+            self._listing = self._list()
+        return self._listing
+
+    def _list(self) -> tuple[set[int], bool]:
         first = self.key(0)
         listing_prefix = first[: len(first) - len("0" + submanifest.INDEX_SUFFIX)]
         pattern = re.compile(re.escape(listing_prefix) + r"(\d+)" + re.escape(".index") + "$")
+        existing: set[int] = set()
+        has_summary = False
         try:
             pages = self.s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=listing_prefix
@@ -131,11 +153,12 @@ class SubmanifestWriter:
                 for obj in page.get("Contents", []):
                     match = pattern.match(obj["Key"])
                     if match:
-                        self.existing.add(int(match.group(1)))
+                        existing.add(int(match.group(1)))
                     elif obj["Key"] == self.summary_key:
-                        self.has_summary = True
+                        has_summary = True
         except AWS_ERRORS as exc:
             raise read_failed(self.uri(listing_prefix), exc) from None
+        return existing, has_summary
 
     def previous_summary(self) -> JobSummary | None:
         if not self.has_summary:
@@ -186,6 +209,7 @@ class SubmanifestWriter:
     def write(self, number: int, chunks: Iterable[Any]) -> str:
         """Write sub-manifest ``number`` (header, then the encoded row ``chunks``) in the
         background; return its key. Raises the error of an earlier upload, if any."""
+        self.scan()  # what existed before this run, not what it wrote (see rollback)
         key = self.key(number)
         spool, size, crc = self._spool(chunks)
         self._inflight.append((key, size, self._pool.submit(self._upload, key, spool, size, crc)))

@@ -35,7 +35,7 @@ from s3bundler.index import read_index
 from s3bundler.report import ManifestReport
 from s3common.local_endpoint import MotoServer
 from s3common.s3uri import parse_s3_uri
-from s3common.sizes import format_size, parse_size
+from s3common.sizes import KiB, MiB, format_size, parse_size
 from s3common.submanifest import JobSummary
 from s3jobs import inventory_report
 
@@ -105,13 +105,13 @@ def seed_source(bucket: str, count: int, maxsize: int, bigs: int) -> dict[str, d
     for i in range(count):
         roll = rng.random()
         if i < bigs:
-            size = maxsize + (1 << 20) + i
+            size = maxsize + MiB + i
         elif roll < 0.70:
-            size = rng.randint(0, 16 << 10)
+            size = rng.randint(0, 16 * KiB)
         elif roll < 0.96:
-            size = rng.randint(16 << 10, 256 << 10)
+            size = rng.randint(16 * KiB, 256 * KiB)
         else:
-            size = rng.randint(256 << 10, 2 << 20)
+            size = rng.randint(256 * KiB, 2 * MiB)
         folder = ("photos", "logs", "docs/2024", "data/raw")[i % 4]
         specs.append((i, f"{folder}/object {i:05d}.bin", size))
     objects: dict[str, dict[str, Any]] = {}
@@ -175,13 +175,23 @@ def verify(out: dict[str, str], manifest_uri: str, inventoried: int) -> bool:
     )
     print(f"DLQ reasons:        {reasons or 'none'}")
     archives = [r.archive for r in reports if r.archive]
+    shown = report_to_show(reports)
     print(
         f"archives:           {len(archives)} under s3://{out['ArchiveBucket']}/"
-        f"{out['ArchivePrefix']}/, e.g. {archives[0] if archives else '-'}"
+        f"{out['ArchivePrefix']}/, e.g. {shown.archive if shown else '-'}"
     )
-    if archives:
-        ok &= show_archive(s3, archives[0], reports[0].index or archives[0])
+    if archives and shown is None:
+        print("no completion report names both an archive and its index")
+        return False
+    if shown is not None:
+        ok &= show_archive(s3, shown.archive, shown.index)
     return ok
+
+
+def report_to_show(reports: list[ManifestReport]) -> ManifestReport | None:
+    """A report whose archive and index belong together (a sub-manifest whose objects were all
+    copied or failed has neither)."""
+    return next((r for r in reports if r.archive and r.index), None)
 
 
 def show_archive(s3: Any, archive: str, index: str) -> bool:
@@ -213,6 +223,17 @@ def show_archive(s3: Any, archive: str, index: str) -> bool:
         f"{'identical' if same else 'DIFFERENT'}"
     )
     return listing.returncode == 0 and same
+
+
+def submit_local(manifest_uri: str, workers: int, maxsize: str) -> int:
+    """``submitmanifest.py --stack demo --local --workers N --wait``; its exit code."""
+    cmd = [
+        sys.executable, str(REPO / "submitmanifest.py"), "--stack", STACK, "--local",
+        "--workers", str(workers), "--bundler-args", f"-s {maxsize}",
+        "--wait", "--poll", "1", "--timeout", "600", "--", "-s", "16MB", "-c", "500",
+    ]  # fmt: skip
+    print(f"$ echo {manifest_uri} | {Path(cmd[1]).name} {' '.join(cmd[2:])}")
+    return subprocess.run(cmd, input=manifest_uri + "\n", text=True).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,23 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deleted {len(gone)} objects after the inventory was written")
 
         step(f"5. submitmanifest.py --stack {STACK} --local --workers {args.workers} --wait")
-        cmd = [
-            sys.executable, str(REPO / "submitmanifest.py"), "--stack", STACK, "--local",
-            "--workers", str(args.workers), "--bundler-args", f"-s {args.maxsize}",
-            "--wait", "--poll", "1", "--timeout", "600", "--", "-s", "16MB", "-c", "500",
-        ]  # fmt: skip
-        print(
-            "$ echo "
-            + manifest_uri
-            + " | "
-            + " ".join(Path(c).name for c in cmd[1:2])
-            + " "
-            + " ".join(cmd[2:])
-        )
-        proc = subprocess.run(cmd, input=manifest_uri + "\n", text=True)
-        if proc.returncode != 0:
-            print(f"submitmanifest.py failed with exit code {proc.returncode}", file=sys.stderr)
-            return proc.returncode
+        code = submit_local(manifest_uri, args.workers, args.maxsize)
+        if code != 0:
+            print(f"submitmanifest.py failed with exit code {code}", file=sys.stderr)
+            return code
 
         step("6. verification")
         ok = verify(out, manifest_uri, len(objects))

@@ -13,7 +13,7 @@ import sys
 from s3common.local_endpoint import stop_process
 from s3common.running import StartStop
 from s3common.submanifest import base_name
-from s3grouper.cli import build_parser, options_from_args
+from s3grouper.cli import build_parser, make_clients, options_from_args
 from s3grouper.grouper import GrouperOptions, GrouperResult, run_grouper
 from s3jobs.follow import Job
 
@@ -37,7 +37,10 @@ def job_of(command: list[str]) -> Job:
 
 
 def run_grouper_here(command: list[str]) -> GrouperResult:
-    return run_grouper(grouper_options(command))
+    """The grouper run described by ``command``, in this process (its clients made here from
+    the command's --region/--profile, as s3grouper's own CLI makes them)."""
+    options = grouper_options(command)
+    return run_grouper(options, make_clients(options))
 
 
 class LocalWorkers(StartStop):

@@ -19,5 +19,8 @@ def test_s3_clients_send_checksummed_bodies_without_a_sha256_signature():
     assert s3.meta.config.max_pool_connections == 7
     assert s3.meta.config.retries["mode"] == "adaptive"
     explicit = make_client(_session(), "s3", s3={"addressing_style": "path"})
-    assert explicit.meta.config.s3 == {"addressing_style": "path"}  # the caller's wins
+    # the caller's s3 settings are merged with ours, not put in their place
+    assert explicit.meta.config.s3 == {"payload_signing_enabled": False, "addressing_style": "path"}
+    signed = make_client(_session(), "s3", s3={"payload_signing_enabled": True})
+    assert signed.meta.config.s3 == {"payload_signing_enabled": True}  # named: the caller's wins
     assert make_client(_session(), "sqs").meta.config.s3 is None

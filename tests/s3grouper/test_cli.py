@@ -1,9 +1,13 @@
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
-from s3common.errors import UsageError
-from s3grouper.cli import build_parser, main, options_from_args, read_patterns
+from s3common.errors import ExitCode, S3BundlerError, UsageError
+from s3common.sizes import GiB, KiB, MiB
+from s3grouper.cli import build_parser, main, make_clients, options_from_args, read_patterns
+from s3grouper.grouper import S3_CONNECTIONS, GrouperClients, run_grouper
+from s3jobs import inventory_report as fx
 
 M = "s3://inv/src/cfg/2024-01-31T00-00Z/manifest.json"
 
@@ -16,7 +20,7 @@ def test_defaults():
     opts = options()
     assert opts.manifest.bucket == "inv"
     assert (opts.bucket, opts.prefix, opts.name) == ("out", "s3grouper-output", "manifest")
-    assert (opts.thresholds.size, opts.thresholds.count) == (4 * 1024**3, 65000)
+    assert (opts.thresholds.size, opts.thresholds.count) == (4 * GiB, 65000)
     assert opts.filters.include == () and not opts.filters.glacier
     assert opts.output_name == "manifest"
 
@@ -32,16 +36,16 @@ def test_every_flag():
     )  # fmt: skip
     f = opts.filters
     assert (opts.prefix, opts.name, opts.output_name) == ("pre", "nightly", "nightly-glacier")
-    assert (opts.thresholds.size, opts.thresholds.count) == (512 * 1024**2, 1000)
+    assert (opts.thresholds.size, opts.thresholds.count) == (512 * MiB, 1000)
     assert f.include == ("a/", "b/") and f.exclude == ("*.tmp",) and f.glacier
     assert f.storage_classes == ("GLACIER", "DEEP_ARCHIVE", "STANDARD")
-    assert (f.min_size, f.max_size) == (1024, 2 * 1024**3)
+    assert (f.min_size, f.max_size) == (KiB, 2 * GiB)
     assert f.modified_since == datetime(2024, 1, 1, tzinfo=UTC)
     assert f.modified_before == datetime(2024, 2, 1, tzinfo=UTC)
     assert f.all_versions and f.keep_folders and opts.force
     assert (opts.queue, opts.region, opts.profile) == ("q", "eu-west-1", "p")
     described = opts.describe()
-    assert described["name"] == "nightly-glacier" and described["size_threshold"] == 512 * 1024**2
+    assert described["name"] == "nightly-glacier" and described["size_threshold"] == 512 * MiB
 
 
 def test_exclude_from_file(tmp_path):
@@ -96,3 +100,29 @@ def test_help_exits_0(capsys):
         main(["--help"])
     assert info.value.code == 0
     assert "--size-threshold" in capsys.readouterr().out
+
+
+def test_clients_are_made_at_the_edge_from_region_and_profile_flags():
+    clients = make_clients(options("-r", "eu-west-1", "--queue", "q"))
+    assert clients.s3.meta.region_name == "eu-west-1"
+    assert clients.s3.meta.config.max_pool_connections == S3_CONNECTIONS
+    assert clients.sqs.meta.service_model.service_name == "sqs"
+    assert clients.cloudwatch.meta.service_model.service_name == "cloudwatch"
+    bare = make_clients(options("-r", "eu-west-1", "--no-metrics"))
+    assert (bare.sqs, bare.cloudwatch) == (None, None)
+    with pytest.raises(S3BundlerError, match="no-such-profile") as info:
+        make_clients(options("--profile", "no-such-profile"))
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_run_grouper_uses_the_clients_it_is_given(s3, bucket, out_bucket):
+    manifest = fx.put_inventory(s3, bucket, [{"Key": f"k{n}", "Size": n} for n in range(5)])
+    opts = options_from_args(
+        build_parser().parse_args(["-m", manifest, "-b", out_bucket, "-c", "2", "--no-metrics"])
+    )
+    result = run_grouper(opts, GrouperClients(s3=s3))
+    assert (result.summary.manifests, result.summary.objects, result.written) == (3, 5, 3)
+    with pytest.raises(ValueError, match=r"needs GrouperClients\.sqs"):
+        run_grouper(replace(opts, queue="q"), GrouperClients(s3=s3))
+    with pytest.raises(ValueError, match=r"needs GrouperClients\.cloudwatch"):
+        run_grouper(replace(opts, metrics=True), GrouperClients(s3=s3))

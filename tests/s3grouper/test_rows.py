@@ -1,9 +1,11 @@
+import csv
 import io
 import random
 from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from s3common.csvrows import CsvWriter
 from s3common.submanifest import ManifestEntry, entry_row, read_manifest, write_rows
 from s3grouper.rows import encode_lines, encode_rows, kept_line_starts, line_bytes
 from tests.s3grouper.tables import normalized
@@ -139,3 +141,38 @@ def test_timestamps_past_year_9999_keep_their_z():
     millis = pa.array([253402300800000, 0, None], pa.timestamp("ms", "UTC"))  # year 10000
     assert _timestamps(millis).to_pylist() == [
         "10000-01-01T00:00:00.000Z", "1970-01-01T00:00:00.000Z", ""]  # fmt: skip
+
+
+def test_every_submanifest_column_has_a_cell_encoder():
+    from s3common.submanifest import COLUMNS
+    from s3grouper.readers import NORMALIZED
+    from s3grouper.rows import CELLS
+
+    assert set(CELLS) == set(COLUMNS)
+    assert {source for source, _ in CELLS.values()} <= set(NORMALIZED.names)
+
+
+def test_column_order_comes_from_submanifest_columns(monkeypatch):
+    """Reordering COLUMNS reorders the vectorized encoder's cells too: they cannot disagree."""
+    import s3grouper.rows as rows
+    from s3common.submanifest import COLUMNS
+
+    mixed = normalized(
+        {"key": "a,b", "size": 3, "version_id": "v", "is_multipart_uploaded": True},
+        {"key": "c", "size": None, "storage_class": None, "is_multipart_uploaded": None},
+        {"key": 'q"', "e_tag": None, "last_modified_date": None},
+    )
+    unversioned = normalized({"key": "x"}, {"key": "y"})  # version_id: a scalar cell
+    cases = [
+        (mixed, tuple(reversed(COLUMNS))),
+        (mixed, (*COLUMNS[1:], COLUMNS[0])),
+        (mixed, COLUMNS[2:] + COLUMNS[:2]),
+        (unversioned, (*(c for c in COLUMNS if c != "version_id"), "version_id")),
+    ]
+    for table, order in cases:
+        canonical = list(csv.reader(io.StringIO(reference(table).decode(), newline="")))
+        monkeypatch.setattr(rows, "COLUMNS", order)
+        where = [COLUMNS.index(name) for name in order]
+        expected = io.StringIO(newline="")
+        CsvWriter(expected).writerows([row[i] for i in where] for row in canonical)
+        assert encode_rows(table).to_pybytes() == expected.getvalue().encode()

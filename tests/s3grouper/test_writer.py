@@ -7,6 +7,7 @@ import botocore.exceptions
 import pytest
 
 from s3common.errors import UploadError
+from s3common.sizes import GiB
 from s3common.submanifest import read_manifest
 from s3grouper.rows import encode_rows
 from s3grouper.writer import SubmanifestWriter, option_changes, run_id
@@ -20,6 +21,7 @@ class FakeS3:
         self.fail_on = fail_on
         self.delay = delay
         self.puts = {}
+        self.listings = 0
         self.active = self.most_active = 0
         self._lock = threading.Lock()
 
@@ -37,6 +39,20 @@ class FakeS3:
         finally:
             with self._lock:
                 self.active -= 1
+
+    def delete_object(self, Bucket, Key):
+        self.puts.pop(Key, None)
+
+    def get_paginator(self, name):
+        assert name == "list_objects_v2"
+        self.listings += 1
+        puts = self.puts
+
+        class Pages:
+            def paginate(self, Bucket, Prefix):
+                return [{"Contents": [{"Key": k} for k in sorted(puts) if k.startswith(Prefix)]}]
+
+        return Pages()
 
 
 def test_run_id_depends_on_inventory_and_options_only():
@@ -85,7 +101,7 @@ def test_upload_carries_the_crc32_of_its_body():
     assert extra["ChecksumCRC32"] == base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
 
 
-@pytest.mark.parametrize(("concurrency", "inflight_bytes", "most"), [(3, 1 << 30, 3), (3, 1, 1)])
+@pytest.mark.parametrize(("concurrency", "inflight_bytes", "most"), [(3, GiB, 3), (3, 1, 1)])
 def test_uploads_in_flight_are_bounded_by_count_and_bytes(concurrency, inflight_bytes, most):
     s3 = FakeS3(delay=0.05)
     body = [encode_rows(normalized({"key": "k"}))]
@@ -98,3 +114,27 @@ def test_uploads_in_flight_are_bounded_by_count_and_bytes(concurrency, inflight_
         writer.flush()
     assert s3.most_active == most
     assert len(s3.puts) == 8 and writer.written == [f"p/base.{n}.index" for n in range(8)]
+
+
+def test_exists_is_right_without_an_explicit_scan():
+    s3 = FakeS3()
+    s3.puts["p/base.0.index"] = (b"", {})
+    s3.puts["p/base.job.json"] = (b"", {})
+    with SubmanifestWriter(s3, "out", "p", "base", "r") as writer:
+        assert writer.exists(0) and not writer.exists(1)  # listed on first question
+        assert writer.has_summary
+        writer.scan()
+        assert s3.listings == 1  # once
+    with SubmanifestWriter(s3, "out", "p", "base", "r", force=True) as forced:
+        assert not forced.exists(0) and forced.existing == {0}
+
+
+def test_existing_is_what_was_there_before_the_first_write():
+    s3 = FakeS3()
+    s3.puts["p/base.0.index"] = (b"old", {})
+    with SubmanifestWriter(s3, "out", "p", "base", "r") as writer:
+        writer.write(1, [encode_rows(normalized({"key": "k"}))])
+        writer.flush()
+        assert writer.existing == {0} and writer.exists(0) and not writer.exists(1)
+        assert writer.rollback() == ["p/base.1.index"]  # this run's only
+    assert set(s3.puts) == {"p/base.0.index"}

@@ -1,5 +1,7 @@
 """`make demo` runs s3jobs.demo; a smaller run of it proves the whole pipeline end to end."""
 
+from s3bundler.report import ManifestReport
+from s3jobs.demo import report_to_show
 from tests.helpers import run_cli
 
 
@@ -9,3 +11,13 @@ def test_demo_runs_the_whole_pipeline_and_verifies_it():
     assert "archived 192 + copied 3 + in DLQ indexes 5 = 200  OK" in result.stdout
     assert "demo passed" in result.stdout
     assert ": identical" in result.stdout
+
+
+def test_the_archive_shown_is_listed_with_its_own_index():
+    def report(n, archive="", index=""):
+        return ManifestReport(f"s3://m/{n}.index", 1, 0, 0, 1, 5, 0, archive=archive, index=index)
+
+    only_copied = report(0)  # a sub-manifest of big objects: copied, no archive
+    archived = report(1, "s3://a/1.tar|", "s3://a/1.tar.index")
+    assert report_to_show([only_copied, archived]) is archived
+    assert report_to_show([only_copied]) is None

@@ -13,11 +13,14 @@ import boto3
 import pytest
 
 from s3bundler.report import ManifestReport
+from s3common.errors import UsageError
 from s3common.s3uri import parse_s3_uri
+from s3common.sizes import MiB
 from s3common.submanifest import JobSummary
 from s3jobs import inventory_report
 from s3jobs.demo import deploy_core_stack, seed_source, write_inventory
 from s3jobs.ecs import GrouperTaskTarget, TaskRefused, start_grouper_task
+from s3jobs.stack import Settings, StackOutputs
 from tests.helpers import CliResult
 
 SCRIPT = str(Path(__file__).resolve().parents[2] / "submitmanifest.py")
@@ -129,13 +132,13 @@ def test_stack_local_wait_end_to_end(aws, tmp_path):
     workers; --wait returns once every sub-manifest has its completion report."""
     run = uuid.uuid4().hex[:8]
     source, inventory, stack = f"src-{run}", f"inv-{run}", f"stk-{run}"
-    objects = seed_source(source, 120, maxsize=1 << 20, bigs=2)
+    objects = seed_source(source, 120, maxsize=MiB, bigs=2)
     out = deploy_core_stack(source, inventory, name=stack)
     manifest = write_inventory(inventory, source, objects)
     s3 = boto3.client("s3")
     gone = sorted(objects)[5]
     s3.delete_object(Bucket=source, Key=gone)
-    big = sum(1 for k, o in objects.items() if o["Size"] > 1 << 20 and k != gone)
+    big = sum(1 for k, o in objects.items() if o["Size"] > MiB and k != gone)
 
     dry = submit("--stack", stack, "--dry-run", "--", "-c", "25", stdin=manifest + "\n")
     assert dry.returncode == 0, dry.stderr
@@ -165,3 +168,37 @@ def test_stack_local_wait_end_to_end(aws, tmp_path):
     ]
     assert sum(r.counts.accounted for r in reports) == 120
     assert inventory_report  # the report writer the demo and this test use
+
+
+def test_settings_are_the_flag_else_the_stack_output_else_the_default():
+    stack = StackOutputs("core", {"QueueUrl": "https://q", "Subnets": "s-1,s-2", "X": "x"})
+    with_stack, without = Settings(stack), Settings()
+    assert with_stack.pick("flag", "QueueUrl") == "flag"
+    assert with_stack.pick(None, "QueueUrl") == "https://q"
+    assert with_stack.pick("", "Missing", "dflt") == "dflt"
+    with pytest.raises(UsageError, match="stack core has no output 'Missing'"):
+        with_stack.pick(None, "Missing")  # no default: the stack must have it
+    assert without.pick(None, "QueueUrl") is None and without.pick(None, "X", "d") == "d"
+    assert with_stack.pick_list("a,b", "Subnets") == ["a", "b"]
+    assert with_stack.pick_list(None, "Subnets") == ["s-1", "s-2"]
+    assert without.pick_list(None, "Subnets") == []
+
+
+def test_grouper_args_and_ecs_target_are_completed_from_the_stack():
+    import submitmanifest
+
+    outputs = {
+        "ManifestBucket": "mb", "ManifestPrefix": "mp", "ManifestDelivery": "queue",
+        "QueueUrl": "https://q", "ClusterName": "cl", "GrouperTaskDefinition": "td",
+        "Subnets": "s-1", "SecurityGroup": "sg-1", "AssignPublicIp": "ENABLED",
+    }  # fmt: skip
+    settings = Settings(StackOutputs("core", outputs))
+    assert submitmanifest.grouper_args(["-p", "mine"], settings) == [
+        "-p", "mine", "-b", "mb", "--queue", "https://q"]  # fmt: skip
+    assert submitmanifest.grouper_args(["-c", "5"], Settings()) == ["-c", "5"]
+    opts = submitmanifest.build_parser().parse_args(["-c", "flag-cluster"])
+    target = submitmanifest.ecs_target(opts, settings)
+    assert (target.cluster, target.task_definition, target.container) == (
+        "flag-cluster", "td", "s3grouper")  # fmt: skip
+    assert (target.subnets, target.security_groups, target.assign_public_ip) == (
+        ["s-1"], ["sg-1"], "ENABLED")  # fmt: skip

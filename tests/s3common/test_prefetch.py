@@ -1,8 +1,10 @@
+"""s3common.prefetch: items in order, errors where they happened, clean stop."""
+
 import threading
 
 import pytest
 
-from s3grouper.grouper import _Prefetch
+from s3common.prefetch import Prefetch
 
 
 def test_items_in_order_then_the_error_where_it_happened():
@@ -12,7 +14,7 @@ def test_items_in_order_then_the_error_where_it_happened():
         raise ValueError("bad row")
 
     got = []
-    with _Prefetch(source()) as items, pytest.raises(ValueError, match="bad row"):
+    with Prefetch(source()) as items, pytest.raises(ValueError, match="bad row"):
         for item in items:
             got.append(item)
     assert got == [1, 2]
@@ -30,7 +32,7 @@ def test_leaving_early_stops_the_thread_and_closes_the_source():
         finally:
             closed.set()
 
-    prefetch = _Prefetch(source(), depth=2)
+    prefetch = Prefetch(source(), depth=2)
     with prefetch as items:
         for item in items:
             if item == 3:
@@ -41,5 +43,5 @@ def test_leaving_early_stops_the_thread_and_closes_the_source():
 
 
 def test_empty_source():
-    with _Prefetch(iter(())) as items:
+    with Prefetch(iter(())) as items:
         assert list(items) == []
