@@ -1,5 +1,6 @@
 """`make demo` runs s3jobs.demo; a smaller run of it proves the whole pipeline end to end."""
 
+from s3bundler.counts import Counts
 from s3bundler.report import ManifestReport
 from s3jobs.demo import report_to_show
 from tests.helpers import run_cli
@@ -15,7 +16,8 @@ def test_demo_runs_the_whole_pipeline_and_verifies_it():
 
 def test_the_archive_shown_is_listed_with_its_own_index():
     def report(n, archive="", index=""):
-        return ManifestReport(f"s3://m/{n}.index", 1, 0, 0, 1, 5, 0, archive=archive, index=index)
+        counts = Counts(objects=1, copied=1, copied_bytes=5)
+        return ManifestReport(f"s3://m/{n}.index", counts, archive=archive, index=index)
 
     only_copied = report(0)  # a sub-manifest of big objects: copied, no archive
     archived = report(1, "s3://a/1.tar|", "s3://a/1.tar.index")
