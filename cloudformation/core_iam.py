@@ -209,7 +209,12 @@ def add_roles(
                                 ["s3:PutObject"],
                                 beside_manifests(".done"),
                             ),
-                            statement("ListArchiveBucket", ["s3:ListBucket"], s3_arn(bucket_name)),
+                            # ListBucketMultipartUploads: the uploads a killed worker left.
+                            statement(
+                                "ListArchiveBucket",
+                                ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                                s3_arn(bucket_name),
+                            ),
                             statement(
                                 "ServeManifestQueue",
                                 [

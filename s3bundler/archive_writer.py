@@ -5,31 +5,50 @@ gzip layer with ``-c``) written to the archive upload, and one entry in the ledg
 
 - a fetched object: its member, then ``archived``;
 - a stream: copied chunk by chunk with a running MD5, then verified. If it fails before its
-  last byte, half a member is in the archive and cannot be finished consistently: the archive
-  is abandoned (InputDataError; the manifest is redelivered). If its bytes are complete but
+  last byte (the object changed or vanished while it was read), half a member is in the
+  archive and cannot be finished consistently: :class:`StreamBroken` tells the job to start
+  the archive again without that object (it becomes a DLQ row). If its bytes are complete but
   fail verification, the member stays in the archive unindexed and the object is ``failed``
   ("bytes left unindexed");
 - a failure: ``failed`` with its reason.
+
+Member names come from members.py (injective and extraction-safe for the archive's rows); every
+member carries the exact bucket, key and version in a pax ``comment`` record.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Protocol
 
 from s3bundler.errors import Cancelled
 from s3bundler.failures import ObjectFailed
 from s3bundler.fetched import Fetched
-from s3bundler.layout import member_name
 from s3bundler.ledger import Ledger
+from s3bundler.members import pax_record
 from s3bundler.object_info import ObjectInfo
 from s3bundler.records import index_row
-from s3bundler.tarstream import GzipMembers, TarStream, Writable
-from s3common.errors import InputDataError
+from s3bundler.tarstream import GzipMembers, MemberPosition, TarStream, Writable
 from s3common.submanifest import ManifestEntry
 
 TagsReader = Callable[[ManifestEntry, ObjectInfo], tuple[dict[str, str] | None, str]]
+#: Member names by (bucket, key, version_id) of the archive's rows (members.member_names).
+MemberNames = Mapping[tuple[str, str, str], str]
+
+
+def row_id(entry: ManifestEntry) -> tuple[str, str, str]:
+    return entry.bucket, entry.key, entry.version_id
+
+
+class StreamBroken(Exception):
+    """A streamed object failed half-way through its member: the archive must start again
+    without it (``failure`` is its DLQ reason)."""
+
+    def __init__(self, entry: ManifestEntry, failure: ObjectFailed) -> None:
+        super().__init__(f"s3://{entry.bucket}/{entry.key}: {failure}")
+        self.entry = entry
+        self.failure = failure
 
 
 class Stream(Protocol):
@@ -54,8 +73,10 @@ class ArchiveWriter:
         ledger: Ledger,
         read_tags: TagsReader,
         cancel: threading.Event,
+        names: MemberNames,
         compress_level: int | None = None,  # None: no compression
     ) -> None:
+        self._names = names
         gzip = GzipMembers(out, level=compress_level) if compress_level is not None else None
         self._tar = TarStream(out, gzip)
         self._ledger = ledger
@@ -75,17 +96,20 @@ class ArchiveWriter:
                 self._write_stream(outcome)
         self._tar.close()
 
+    def _begin(self, entry: ManifestEntry, info: ObjectInfo) -> tuple[str, MemberPosition]:
+        name = self._names[row_id(entry)]
+        pax = pax_record(entry.bucket, entry.key, info.version_of(entry))
+        return name, self._tar.begin(name, info.size, int(info.last_modified.timestamp()), pax)
+
     def _write_fetched(self, f: Fetched) -> None:
-        name = member_name(f.entry.bucket, f.entry.key)
-        pos = self._tar.begin(name, f.info.size, int(f.info.last_modified.timestamp()))
+        name, pos = self._begin(f.entry, f.info)
         self._tar.write(f.data)
         self._tar.end()
         self._ledger.archived(index_row(f.entry, f.info, f.md5, f.tags, f.flags, name, pos))
 
     def _write_stream(self, stream: Stream) -> None:
         entry, info = stream.entry, stream.info
-        name = member_name(entry.bucket, entry.key)
-        pos = self._tar.begin(name, info.size, int(info.last_modified.timestamp()))
+        name, pos = self._begin(entry, info)
         try:
             for chunk in stream.chunks():
                 if self._cancel.is_set():
@@ -94,10 +118,7 @@ class ArchiveWriter:
         except ObjectFailed as failure:
             stream.close()
             if stream.read < info.size:
-                raise InputDataError(
-                    f"s3://{entry.bucket}/{entry.key} {failure.reason} while streaming "
-                    f"({failure.detail}); archive abandoned for redelivery"
-                ) from failure
+                raise StreamBroken(entry, failure) from failure
             self._tar.end()
             self._unindexed(entry, failure)
             return

@@ -2,21 +2,27 @@
 
 The story of :meth:`ManifestJob.run`:
 
-1. read the sub-manifest; split its rows into archive members and big objects (> maxsize);
-2. copy the big objects server-side in the background (copier.py);
-3. read the small ones ahead, in order, within a byte budget (scheduler.py) and write them as
+1. read the sub-manifest (manifest.py): malformed and repeated rows go straight to the DLQ
+   index; an empty one is done at once (a zero-count completion report);
+2. abort multipart uploads a killed worker left on this manifest's archive key;
+3. split the rows into archive members and big objects (> maxsize); copy the big objects
+   server-side in the background (copier.py);
+4. read the small ones ahead, in order, within a byte budget (scheduler.py) and write them as
    pax tar members into a multipart upload (archive_writer.py -> multipart.py);
-4. commit in order (outputs.py), then publish metrics. (The worker deletes the SQS message
+5. commit in order (outputs.py), then publish metrics. (The worker deletes the SQS message
    after this returns.)
 
 Every outcome goes to the ledger (ledger.py), which feeds the index, the DLQ index and the
-log. Any manifest-level failure (or cancellation) aborts the multipart upload and propagates.
+log. A streamed object that breaks half-way through its member (changed or deleted while
+read) restarts the archive without it (it becomes a DLQ row). Any manifest-level failure (or
+cancellation) aborts the multipart upload and propagates.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -25,26 +31,36 @@ from datetime import UTC, datetime
 from typing import Any
 
 from s3bundler import events
-from s3bundler.archive_writer import ArchiveWriter
+from s3bundler.archive_writer import ArchiveWriter, StreamBroken, row_id
 from s3bundler.boto_reads import BotoFetcher, ObjectStream, read_tags
 from s3bundler.copier import BigObjectCopies, CopySettings
 from s3bundler.counts import Counts
-from s3bundler.errors import ManifestUnreadable
+from s3bundler.failures import ObjectFailed
 from s3bundler.fetched import Fetcher
-from s3bundler.layout import MANIFEST_METADATA, ManifestOutputs, manifest_outputs, manifest_tag
+from s3bundler.layout import (
+    MANIFEST_METADATA,
+    ManifestOutputs,
+    dlq_uri,
+    manifest_outputs,
+    manifest_tag,
+)
 from s3bundler.ledger import DlqFile, EventLog, IndexFile, Ledger
+from s3bundler.manifest import LoadedManifest, load_manifest
+from s3bundler.members import member_names
 from s3bundler.multipart import MultipartWriter, initial_part_size
 from s3bundler.outputs import Commit, OutputStore
 from s3bundler.report import ManifestReport, report_key
 from s3bundler.scheduler import FetchLimits, FetchScheduler
-from s3common.aws import AWS_ERRORS, read_failed
-from s3common.errors import ExitCode, InputDataError
+from s3common.errors import InputDataError
 from s3common.metrics import Metrics
 from s3common.s3uri import S3Uri
 from s3common.sizes import GiB, MiB
-from s3common.submanifest import LEGACY_FIELDS, ManifestEntry, read_manifest
+from s3common.submanifest import LEGACY_FIELDS, ManifestEntry
 
-TAR_OVERHEAD = 1536  # header and padding per member, at most, for the part-size estimate
+log = logging.getLogger(__name__)
+
+TAR_OVERHEAD = 2048  # header, pax records and padding per member, for the part-size estimate
+MAX_RESTARTS = 3  # archives started again after a streamed object broke half-way
 
 
 @dataclass(frozen=True)
@@ -84,37 +100,20 @@ class BundlerConfig:
 @dataclass
 class ManifestResult:
     manifest: S3Uri
-    outputs: ManifestOutputs
+    outputs: ManifestOutputs | None  # None: no row named a source bucket
     counts: Counts
     seconds: float
 
     def log_fields(self) -> dict[str, object]:
         """The ``manifest_done`` line (docs/formats.md, "Log lines")."""
-        archive = self.outputs.archive_uri if self.counts.archived else "-"
+        archived = self.outputs is not None and self.counts.archived
+        archive = self.outputs.archive_uri if archived and self.outputs else "-"
         return {
             "manifest": self.manifest,
             **self.counts.log_fields(),
             "seconds": f"{self.seconds:.2f}",
             "archive": archive,
         }
-
-
-def load_manifest(s3: Any, uri: S3Uri, legacy_fields: tuple[str, ...]) -> list[ManifestEntry]:
-    """Read a whole sub-manifest (at most tens of thousands of rows). Raises
-    ManifestUnreadable with exit code 5 (cannot fetch) or 3 (cannot parse)."""
-    try:
-        data = s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read()
-    except AWS_ERRORS as exc:
-        raise ManifestUnreadable(str(read_failed(uri, exc)), ExitCode.DOWNLOAD) from exc
-    try:
-        entries = list(read_manifest(data, source=str(uri), legacy_fields=legacy_fields))
-    except UnicodeDecodeError as exc:
-        raise ManifestUnreadable(f"{uri}: not UTF-8 text: {exc}", ExitCode.INPUT_DATA) from None
-    except InputDataError as exc:
-        raise ManifestUnreadable(str(exc), ExitCode.INPUT_DATA) from None
-    if not entries:
-        raise ManifestUnreadable(f"{uri}: sub-manifest lists no objects", ExitCode.INPUT_DATA)
-    return entries
 
 
 def split_by_size(
@@ -150,15 +149,51 @@ class ManifestJob:
     def run(self) -> ManifestResult:
         started = time.monotonic()
         cfg = self.config
-        entries = load_manifest(self.s3, self.manifest, cfg.legacy_fields)
-        outputs = manifest_outputs(
-            self.manifest, entries[0].bucket, cfg.archive_bucket, cfg.archive_prefix, cfg.compress
-        )
-        self.store.check_ownership(outputs, self.manifest)
-        small, big = split_by_size(entries, cfg.maxsize)
-        events.manifest_start(self.manifest, outputs, entries)
+        loaded = load_manifest(self.s3, self.manifest, cfg.legacy_fields)
+        outputs = None
+        if loaded.entries:
+            outputs = manifest_outputs(
+                self.manifest, loaded.source_bucket, cfg.archive_bucket, cfg.archive_prefix,
+                cfg.compress,
+            )  # fmt: skip
+            self.store.check_ownership(outputs, self.manifest)
+            self.store.abort_stale_uploads(outputs.archive_uri)
+        events.manifest_start(self.manifest, outputs, loaded.rows, loaded.entries)
+        broken: list[tuple[ManifestEntry, ObjectFailed]] = []
+        while True:
+            try:
+                counts, seconds = self._attempt(loaded, outputs, broken, started)
+                break
+            except StreamBroken as exc:
+                if len(broken) >= MAX_RESTARTS:
+                    raise InputDataError(
+                        f"{self.manifest}: {len(broken) + 1} objects broke while streamed "
+                        f"(last {exc}); giving up for now, the message is redelivered"
+                    ) from exc
+                log.warning("%s: %s; starting the archive again without it", self.manifest, exc)
+                broken.append((exc.entry, exc.failure))
+        self.metrics.publish(*counts.metric_data(seconds))
+        return ManifestResult(self.manifest, outputs, counts, seconds)
+
+    def _attempt(
+        self,
+        loaded: LoadedManifest,
+        outputs: ManifestOutputs | None,
+        broken: Sequence[tuple[ManifestEntry, ObjectFailed]],
+        started: float,
+    ) -> tuple[Counts, float]:
+        """One pass over the manifest: every row to the ledger, then the commit."""
+        cfg = self.config
         index, dlq = IndexFile(), DlqFile()
-        ledger = Ledger(len(entries), [index, dlq, EventLog(self.manifest)])
+        ledger = Ledger(loaded.rows, [index, dlq, EventLog(self.manifest)])
+        for rejected in loaded.rejected:
+            ledger.failed(rejected.entry, rejected.reason, rejected.detail)
+        left_out = {row_id(entry) for entry, _ in broken}
+        for entry, failure in broken:
+            detail = f"{failure.detail} (while streamed: left out of the archive)"
+            ledger.failed(entry, failure.reason, detail)
+        rows = [e for e in loaded.entries if row_id(e) not in left_out]
+        small, big = split_by_size(rows, cfg.maxsize)
         copies = BigObjectCopies(self.s3, cfg.copy_settings(), cfg.copy_concurrency, self.cancel)
         with copies, self._archive_upload(outputs, small) as upload:
             copies.start(big)
@@ -167,15 +202,14 @@ class ManifestJob:
             copies.collect(ledger)
             seconds = time.monotonic() - started
             self._commit(outputs, upload, index, dlq, ledger.counts, seconds)
-        self.metrics.publish(*ledger.counts.metric_data(seconds))
-        return ManifestResult(self.manifest, outputs, ledger.counts, seconds)
+        return ledger.counts, seconds
 
     # -- archiving ----------------------------------------------------------------------------
     def _archive_upload(
-        self, outputs: ManifestOutputs, small: Sequence[ManifestEntry]
+        self, outputs: ManifestOutputs | None, small: Sequence[ManifestEntry]
     ) -> contextlib.AbstractContextManager[MultipartWriter | None]:
         """The archive's multipart upload (aborted on leaving unless completed), if any."""
-        if not small:
+        if not small or outputs is None:
             return contextlib.nullcontext()
         cfg = self.config
         expected = sum(e.size or 0 for e in small) + TAR_OVERHEAD * len(small)
@@ -193,11 +227,13 @@ class ManifestJob:
         self, entries: Sequence[ManifestEntry], upload: MultipartWriter, ledger: Ledger
     ) -> None:
         cfg = self.config
+        names = member_names([(e.bucket, e.key) for e in entries])
         writer = ArchiveWriter(
             upload,
             ledger,
             functools.partial(read_tags, self.s3),
             self.cancel,
+            dict(zip(map(row_id, entries), names, strict=True)),
             compress_level=cfg.compress_level if cfg.compress else None,
         )
         with (
@@ -228,7 +264,7 @@ class ManifestJob:
     # -- commit -------------------------------------------------------------------------------
     def _commit(
         self,
-        out: ManifestOutputs,
+        out: ManifestOutputs | None,
         upload: MultipartWriter | None,
         index: IndexFile,
         dlq: DlqFile,
@@ -239,13 +275,14 @@ class ManifestJob:
             manifest=str(self.manifest),
             counts=counts,
             seconds=round(seconds, 3),
-            archive=str(out.archive_uri) if counts.archived else "",
-            index=str(out.index_uri) if counts.archived else "",
-            dlq=str(out.dlq) if counts.failed else "",
+            archive=str(out.archive_uri) if out and counts.archived else "",
+            index=str(out.index_uri) if out and counts.archived else "",
+            dlq=str(dlq_uri(self.manifest)) if counts.failed else "",
             finished=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
         Commit(
             outputs=out,
+            dlq_uri=dlq_uri(self.manifest),
             upload=upload,
             index=index.writer.getvalue() if counts.archived else None,
             dlq=dlq.writer.getvalue() if counts.failed else None,

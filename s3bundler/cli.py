@@ -8,6 +8,7 @@ import sys
 from s3bundler.archiver import BundlerConfig
 from s3bundler.fetched import GET_CLIENTS
 from s3bundler.fetchers import make_fetcher
+from s3bundler.outage import DEFAULT_LIMIT
 from s3bundler.worker import QueueOptions, StopSignal, Worker, process_one
 from s3common.aws import make_client, make_session
 from s3common.cli import configure_logging, run
@@ -124,6 +125,14 @@ def _add_tuning(p: argparse.ArgumentParser) -> None:
 
 def _add_queue(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--outage-limit",
+        type=float,
+        default=DEFAULT_LIMIT,
+        metavar="SECONDS",
+        help="while S3 does not answer, keep the manifest (and its message) and retry for this "
+        f"long before giving up with exit 5 (default: {DEFAULT_LIMIT:.0f})",
+    )
+    p.add_argument(
         "--max-messages",
         type=int,
         default=0,
@@ -177,13 +186,16 @@ def main(argv: list[str] | None = None) -> int:
         fetcher = make_fetcher(args.get_client, s3, session, args.concurrency)
         try:
             if args.manifest is not None:
-                return process_one(s3, config, args.manifest, stop.event, metrics, fetcher)
+                return process_one(
+                    s3, config, args.manifest, stop.event, metrics, fetcher, args.outage_limit
+                )
             sqs = make_client(session, "sqs")
             options = QueueOptions(
                 queue=args.queue,
                 max_messages=args.max_messages,
                 idle_exit=args.idle_exit,
                 visibility_timeout=args.visibility_timeout,
+                outage_limit=args.outage_limit,
             )
             return Worker(s3, sqs, config, options, stop.event, metrics, fetcher).run()
         finally:

@@ -26,6 +26,7 @@ from s3bundler.index import IndexRow
 from s3bundler.layout import bigobject_key, metadata_key
 from s3bundler.ledger import Ledger
 from s3bundler.object_info import ObjectInfo
+from s3bundler.outputs import OutputStore
 from s3bundler.records import index_row
 from s3bundler.waiting import result_of
 from s3common.aws import AWS_ERRORS, describe, write_failed
@@ -64,7 +65,7 @@ def _call(what: str, fn: Any, **kwargs: Any) -> Any:
     try:
         return fn(**kwargs)
     except NETWORK_ERRORS as exc:
-        raise DownloadError(f"{what}: {describe(exc)}") from exc
+        raise DownloadError(f"{what}: {describe(exc)}", transient=True) from exc
     except AWS_ERRORS as exc:
         raise ObjectFailed(reason_for(exc), describe(exc)) from exc
 
@@ -142,6 +143,7 @@ def _multipart_copy(
         create["ContentType"] = info.content_type
     if tags:
         create["Tagging"] = urlencode(tags)
+    OutputStore(s3).abort_stale_uploads(target)  # left by a worker killed mid-copy
     try:
         upload_id = s3.create_multipart_upload(**create)["UploadId"]
     except AWS_ERRORS as exc:

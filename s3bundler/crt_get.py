@@ -196,7 +196,8 @@ class ObjectGet(Callbacks):
                 return WrongRegion(f"{code} (bucket region {bucket_region})")
             return ObjectFailed(reason_for_code(code), f"{code}: {message}".rstrip(": "))
         return DownloadError(
-            f"cannot read {self.where}: {getattr(error, 'name', None) or error or 'no answer'}"
+            f"cannot read {self.where}: {getattr(error, 'name', None) or error or 'no answer'}",
+            transient=True,
         )
 
     def _fetched(self) -> Fetched | NeedsTags:
@@ -205,7 +206,9 @@ class ObjectGet(Callbacks):
             raise DownloadError(f"{self.where}: unreadable GET response headers ({info!r})")
         data = self._body.take()
         if len(data) != info.size:
-            raise DownloadError(f"{self.where}: {len(data)} bytes read of {info.size}")
+            raise DownloadError(
+                f"{self.where}: {len(data)} bytes read of {info.size}", transient=True
+            )
         checksum = self._body.checksum
         if checksum is not None and (reason := checksum.mismatch()):
             raise ObjectFailed(dlq.CHECKSUM_MISMATCH, reason)

@@ -25,6 +25,8 @@ THROTTLED = "Throttled"  # SlowDown/503/timeouts after the adaptive retries ran 
 CHECKSUM_MISMATCH = "ChecksumMismatch"  # bytes read do not match ETag MD5 or S3 checksum
 CHANGED = "Changed"  # the object changed while it was being read
 ERROR = "Error"  # any other per-object S3 error; detail has the code
+BAD_MANIFEST_ROW = "BadManifestRow"  # the sub-manifest row is malformed; detail: line, why
+DUPLICATE_ROW = "DuplicateRow"  # the same object listed again; archived once, at its first line
 
 REASONS = (
     NO_SUCH_KEY,
@@ -35,6 +37,8 @@ REASONS = (
     CHECKSUM_MISMATCH,
     CHANGED,
     ERROR,
+    BAD_MANIFEST_ROW,
+    DUPLICATE_ROW,
 )
 
 

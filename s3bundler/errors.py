@@ -24,3 +24,10 @@ class OutputCollision(S3BundlerError):
     Nothing is written; for a queue message this is poison (left to the redrive policy)."""
 
     exit_code = ExitCode.USAGE
+
+
+class NotASubmanifest(S3BundlerError):
+    """The message names one of the bundler's own outputs (an archive index, a DLQ index, a
+    completion report, an archive): it is never bundled; the queue worker drops the message."""
+
+    exit_code = ExitCode.INPUT_DATA

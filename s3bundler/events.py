@@ -31,7 +31,10 @@ def line(event: str, fields: Mapping[str, object]) -> str:
 
 
 def manifest_start(
-    manifest: S3Uri, outputs: ManifestOutputs, entries: Sequence[ManifestEntry]
+    manifest: S3Uri,
+    outputs: ManifestOutputs | None,
+    rows: int,
+    entries: Sequence[ManifestEntry],
 ) -> None:
     total = sum(e.size or 0 for e in entries)
     log.info(
@@ -39,9 +42,9 @@ def manifest_start(
             "manifest_start",
             {
                 "manifest": manifest,
-                "objects": len(entries),
+                "objects": rows,
                 "bytes": total,
-                "archive": outputs.archive_uri,
+                "archive": outputs.archive_uri if outputs else "-",
             },
         )
     )
@@ -80,3 +83,7 @@ def message_failed(message_id: str, reason: str, detail: str) -> None:
     log.error(
         line("message_failed", {"message_id": message_id, "reason": reason, "detail": detail})
     )
+
+
+def message_ignored(message_id: str, detail: str) -> None:
+    log.warning(line("message_ignored", {"message_id": message_id, "detail": detail}))

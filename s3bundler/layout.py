@@ -47,6 +47,11 @@ class ManifestOutputs:
         return S3Uri(self.archive_bucket, self.index_key)
 
 
+def dlq_uri(manifest: S3Uri) -> S3Uri:
+    """The manifest's DLQ index, beside it."""
+    return S3Uri(manifest.bucket, manifest.key + ".dlq")
+
+
 def manifest_outputs(
     manifest: S3Uri, source_bucket: str, archive_bucket: str, prefix: str, compress: bool
 ) -> ManifestOutputs:
@@ -57,7 +62,7 @@ def manifest_outputs(
         archive_bucket=archive_bucket,
         archive_key=base + ext,
         index_key=base + ".index",
-        dlq=S3Uri(manifest.bucket, manifest.key + ".dlq"),
+        dlq=dlq_uri(manifest),
         other_archive_key=base + other,
     )
 
@@ -79,35 +84,3 @@ def bigobject_key(prefix: str, source_bucket: str, key: str) -> str:
 
 def metadata_key(bigobject: str) -> str:
     return bigobject + ".metadata"
-
-
-def member_name(source_bucket: str, key: str) -> str:
-    """The tar member name ``<source-bucket>/<key>``, made safe to extract: no leading ``/``,
-    no ``.``/``..`` segments (written as ``%2E``/``%2E%2E``), no NUL (``%00``), no trailing
-    ``/`` (``%2F``), and no path segment longer than a file name may be (255 bytes: longer
-    ones are cut and end in ``~<8 hex of their md5>``), so every member extracts as a plain
-    file inside ``<source-bucket>/``. The exact key is always in the index."""
-    segments = key.replace("\x00", "%00").split("/")
-    safe = [_safe_segment(s) for s in segments]
-    name = "/".join([source_bucket, *safe])
-    if name.endswith("/"):
-        head, _, last = name[:-1].rpartition("/")
-        # the "%2F" can push the last segment past the limit: shorten it after appending
-        name = f"{head}/{_safe_segment(last + '%2F')}" if head else name[:-1] + "%2F"
-    return name
-
-
-MAX_SEGMENT_BYTES = 255
-
-
-def _safe_segment(segment: str) -> str:
-    if segment == ".":
-        return "%2E"
-    if segment == "..":
-        return "%2E%2E"
-    raw = segment.encode("utf-8", "surrogateescape")
-    if len(raw) <= MAX_SEGMENT_BYTES:
-        return segment
-    digest = hashlib.md5(raw).hexdigest()[:8]
-    head = raw[: MAX_SEGMENT_BYTES - 9].decode("utf-8", "ignore")
-    return f"{head}~{digest}"

@@ -24,6 +24,7 @@ from typing import Any
 
 from s3bundler.errors import Cancelled
 from s3common.aws import AWS_ERRORS, error_code, write_failed
+from s3common.errors import S3BundlerError
 from s3common.s3uri import S3Uri
 from s3common.sizes import MiB
 
@@ -81,8 +82,16 @@ class MultipartWriter:
         return self.start()
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if not self.completed:
+        if self.completed:
+            return
+        try:
             self.abort()
+        except S3BundlerError as abort_error:
+            if exc is None:
+                raise
+            # S3 is failing already (that is what is propagating); the upload is aborted by
+            # the next run of this manifest, or by the bucket's lifecycle rule.
+            log.error("cannot abort the multipart upload of %s: %s", self.target, abort_error)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> MultipartWriter:
@@ -164,8 +173,7 @@ class MultipartWriter:
             )
         except AWS_ERRORS as exc:
             if error_code(exc) != "NoSuchUpload":
-                log.error("cannot abort multipart upload of %s: %s", self.target, exc)
-                raise
+                raise write_failed(f"{self.target} (abort)", exc) from exc
         self.upload_id = None
 
     # -- parts --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from s3bundler import dlq
+from s3bundler.etags import multipart_parts
 from s3bundler.failures import ObjectFailed
 from s3common.submanifest import ManifestEntry
 
@@ -76,8 +77,9 @@ def full_object_checksum(value_of: Callable[[str], str | None], checksum_type: s
     return ""
 
 
-def _is_plain_md5(etag: str, sse: str, sse_c: bool) -> bool:
-    return bool(_PLAIN_MD5.match(etag)) and not sse.startswith("aws:kms") and not sse_c
+def _md5_based(sse: str, sse_c: bool) -> bool:
+    """S3's ETag is MD5-based (of the bytes, or of the parts' MD5s) unless SSE-KMS/SSE-C."""
+    return not sse.startswith("aws:kms") and not sse_c
 
 
 @dataclass
@@ -93,7 +95,7 @@ class ObjectInfo:
     storage_class: str
     tag_count: int
     checksum: str  # "CRC32:base64" etc., or ""
-    plain_md5_etag: bool  # ETag is the MD5 of the bytes
+    md5_based_etag: bool  # not SSE-KMS/SSE-C: the ETag is an MD5 (or multipart MD5) of the bytes
     restore: str = ""  # the x-amz-restore header of an archived object
     carried: dict[str, Any] = field(default_factory=dict)  # CARRIED_HEADERS present
 
@@ -113,8 +115,8 @@ class ObjectInfo:
             checksum=full_object_checksum(
                 lambda alg: resp.get(f"Checksum{alg}"), resp.get("ChecksumType")
             ),
-            plain_md5_etag=_is_plain_md5(
-                etag, resp.get("ServerSideEncryption", ""), "SSECustomerAlgorithm" in resp
+            md5_based_etag=_md5_based(
+                resp.get("ServerSideEncryption", ""), "SSECustomerAlgorithm" in resp
             ),
             restore=resp.get("Restore", ""),
             carried={name: resp[name] for name in CARRIED_HEADERS if resp.get(name)},
@@ -141,8 +143,7 @@ class ObjectInfo:
                 lambda alg: headers.get(f"x-amz-checksum-{alg.lower()}"),
                 headers.get("x-amz-checksum-type"),
             ),
-            plain_md5_etag=_is_plain_md5(
-                etag,
+            md5_based_etag=_md5_based(
                 headers.get("x-amz-server-side-encryption", ""),
                 "x-amz-server-side-encryption-customer-algorithm" in headers,
             ),
@@ -153,6 +154,16 @@ class ObjectInfo:
                 if headers.get(header)
             },
         )
+
+    @property
+    def plain_md5_etag(self) -> bool:
+        """The ETag is the MD5 of the bytes (a single-part upload, not SSE-KMS/SSE-C)."""
+        return self.md5_based_etag and bool(_PLAIN_MD5.match(self.etag))
+
+    @property
+    def multipart_etag_parts(self) -> int:
+        """N when the ETag is S3's MD5 of N parts' MD5s (etags.py) and so verifiable, else 0."""
+        return multipart_parts(self.etag) if self.md5_based_etag else 0
 
     def version_of(self, entry: ManifestEntry) -> str:
         """The version to pin and record: the sub-manifest's, else the one S3 answered."""

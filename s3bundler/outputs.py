@@ -8,6 +8,7 @@ and reprocessing the same manifest overwrites the same keys.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -17,6 +18,8 @@ from s3bundler.layout import MANIFEST_METADATA, ManifestOutputs, manifest_tag
 from s3bundler.multipart import MultipartWriter
 from s3common.aws import AWS_ERRORS, NOT_FOUND_CODES, error_code, read_failed, write_failed
 from s3common.s3uri import S3Uri
+
+log = logging.getLogger(__name__)
 
 
 class OutputStore:
@@ -39,6 +42,30 @@ class OutputStore:
         except AWS_ERRORS as exc:
             if error_code(exc) not in NOT_FOUND_CODES:
                 raise write_failed(uri, exc) from exc
+
+    def abort_stale_uploads(self, uri: S3Uri) -> int:
+        """Abort every multipart upload still open for exactly ``uri`` -- left by a worker
+        killed mid-manifest (kill -9, a lost spot instance): their parts cost storage until
+        the bucket's lifecycle rule, if any, removes them. Returns how many were aborted."""
+        aborted = 0
+        try:
+            pages = self.s3.get_paginator("list_multipart_uploads").paginate(
+                Bucket=uri.bucket, Prefix=uri.key
+            )
+            for page in pages:
+                for upload in page.get("Uploads") or []:
+                    if upload["Key"] != uri.key:
+                        continue
+                    self.s3.abort_multipart_upload(
+                        Bucket=uri.bucket, Key=uri.key, UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "NoSuchUpload":
+                raise write_failed(uri, exc) from exc
+        if aborted:
+            log.warning("aborted %d stale multipart upload(s) of %s", aborted, uri)
+        return aborted
 
     def check_ownership(self, out: ManifestOutputs, manifest: S3Uri) -> None:
         """Refuse to overwrite an archive that holds a *different* sub-manifest (same file
@@ -63,9 +90,11 @@ class OutputStore:
 
 @dataclass(frozen=True)
 class Commit:
-    """What a finished manifest leaves behind; ``index``/``dlq`` are None when empty."""
+    """What a finished manifest leaves behind; ``index``/``dlq`` are None when empty, and
+    ``outputs`` None when no row named a source bucket (no archive keys to speak of)."""
 
-    outputs: ManifestOutputs
+    outputs: ManifestOutputs | None
+    dlq_uri: S3Uri
     upload: MultipartWriter | None
     index: bytes | None
     dlq: bytes | None
@@ -75,7 +104,15 @@ class Commit:
     def run(self, store: OutputStore, cancel: Any) -> None:
         if cancel.is_set():
             raise Cancelled()
-        out = self.outputs
+        if self.outputs is not None:
+            self._archive(store, self.outputs)
+        if self.dlq is not None:
+            store.put(self.dlq_uri, self.dlq, "text/csv")
+        else:
+            store.delete(self.dlq_uri)
+        store.put(self.report, self.report_body, "application/json")
+
+    def _archive(self, store: OutputStore, out: ManifestOutputs) -> None:
         # A stale index from an earlier run must never sit beside a different archive.
         store.delete(out.index_uri)
         if self.index is not None:
@@ -88,8 +125,3 @@ class Commit:
             store.delete(out.archive_uri)
         # The same manifest archived earlier with the other compression setting.
         store.delete(S3Uri(out.archive_bucket, out.other_archive_key))
-        if self.dlq is not None:
-            store.put(out.dlq, self.dlq, "text/csv")
-        else:
-            store.delete(out.dlq)
-        store.put(self.report, self.report_body, "application/json")

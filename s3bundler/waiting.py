@@ -34,5 +34,5 @@ def result_of(
             if stall_limit is not None and waited >= stall_limit:
                 fut.cancel()
                 raise DownloadError(
-                    f"{what}: no object arrived for {waited:.0f}s; giving up"
+                    f"{what}: no object arrived for {waited:.0f}s; giving up", transient=True
                 ) from None

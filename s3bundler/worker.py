@@ -3,15 +3,21 @@ manifest(s), commit, delete the message, repeat -- until told to stop.
 
 - SIGTERM/SIGINT (ECS stop, spot interruption): take no more work, abort the in-flight
   multipart upload, make the message visible again at once, exit (code 143).
-- A poison message (bad JSON, manifest gone or malformed) is logged and left to the queue's
-  redrive policy; the worker carries on with other messages.
-- A manifest that fails for reasons beyond the message (archive bucket unwritable, S3
-  unreachable) is aborted, its message left for redelivery, and the worker exits with the
-  documented code so the orchestrator restarts it.
+- A poison message (bad JSON, manifest gone or unreadable as a sub-manifest) is logged and
+  left to the queue's redrive policy; the worker carries on with other messages. A message
+  naming one of the bundler's own outputs (an archive index, ...) is dropped with a warning:
+  it is never bundled.
+- S3 not answering (or answering 5xx) is an outage, not poison: the worker keeps the message
+  invisible, waits until S3 answers and runs the manifest again (outage.py); past the outage
+  limit it releases the message and exits with the documented code.
+- A manifest that fails for other reasons beyond the message (archive bucket not writable) is
+  aborted, its message left for redelivery, and the worker exits with the documented code so
+  the orchestrator restarts it.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import signal
 import threading
@@ -21,11 +27,18 @@ from types import FrameType
 from typing import Any
 
 from s3bundler import events
-from s3bundler.archiver import BundlerConfig, ManifestJob
-from s3bundler.errors import Cancelled, ManifestUnreadable, OutputCollision, PoisonMessage
+from s3bundler.archiver import BundlerConfig, ManifestJob, ManifestResult
+from s3bundler.errors import (
+    Cancelled,
+    ManifestUnreadable,
+    NotASubmanifest,
+    OutputCollision,
+    PoisonMessage,
+)
 from s3bundler.fetched import Fetcher
 from s3bundler.heartbeat import Heartbeat
 from s3bundler.messages import manifest_locations
+from s3bundler.outage import DEFAULT_LIMIT, OutageWait
 from s3common.aws import AWS_ERRORS, api_failed, describe
 from s3common.errors import ExitCode, S3BundlerError
 from s3common.metrics import Metrics
@@ -35,6 +48,7 @@ from s3common.s3uri import S3Uri
 log = logging.getLogger(__name__)
 
 EXIT_STOPPED = 143  # 128 + SIGTERM: stopped on request, work released
+_POISON = -1  # _process: leave the message to the queue's redrive policy
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,33 @@ class QueueOptions:
     idle_exit: float = 0  # seconds; 0 = never
     visibility_timeout: int = 0  # 0 = the queue's own
     wait_seconds: int = 5  # long-poll length; also the worst-case stop latency when idle
+    outage_limit: float = DEFAULT_LIMIT  # seconds a manifest waits for S3 to answer again
+
+
+def run_manifest(
+    s3: Any,
+    config: BundlerConfig,
+    manifest: S3Uri,
+    stop: threading.Event,
+    metrics: Metrics,
+    fetcher: Fetcher | None,
+    outage: OutageWait,
+) -> ManifestResult:
+    """Run one manifest; an outage is waited out and the manifest run again, until the outage
+    limit (then the transient error propagates)."""
+    since = time.monotonic()
+    for attempt in itertools.count():
+        try:
+            job = ManifestJob(s3, config, manifest, cancel=stop, metrics=metrics, fetcher=fetcher)
+            return job.run()
+        except S3BundlerError as exc:
+            if not exc.transient:
+                raise
+            events.manifest_failed(manifest, "Outage", f"{exc}; waiting for S3 to answer")
+            if not outage.wait(manifest.bucket, since, attempt):
+                if stop.is_set():
+                    raise Cancelled() from exc
+                raise
 
 
 class StopSignal:
@@ -72,11 +113,13 @@ def process_one(
     stop: threading.Event,
     metrics: Metrics,
     fetcher: Fetcher | None = None,
+    outage_limit: float = DEFAULT_LIMIT,
 ) -> int:
     """``-m``: process one manifest and return the exit code."""
     try:
-        job = ManifestJob(s3, config, manifest, cancel=stop, metrics=metrics, fetcher=fetcher)
-        result = job.run()
+        result = run_manifest(
+            s3, config, manifest, stop, metrics, fetcher, OutageWait(s3, stop, outage_limit)
+        )
     except Cancelled:
         events.manifest_failed(manifest, "Stopped", "stopped by signal; upload aborted")
         return EXIT_STOPPED
@@ -107,6 +150,7 @@ class Worker:
         self.stop = stop
         self.queue_url = resolve_queue_url(sqs, options.queue)
         self.visibility = options.visibility_timeout or self._queue_visibility()
+        self.outage = OutageWait(s3, stop, options.outage_limit)
         self.handled = 0
 
     # -- the story ----------------------------------------------------------------------------
@@ -120,52 +164,60 @@ class Worker:
                     log.warning("queue idle for %.0fs: exiting", idle)
                     break
                 continue
-            code = self._handle(message)
+            code, counted = self._handle(message)
             idle_since = time.monotonic()
-            self.handled += 1
+            self.handled += counted
             if code is not None:
                 return code
             if self.options.max_messages and self.handled >= self.options.max_messages:
                 break
         return EXIT_STOPPED if self.stop.is_set() else int(ExitCode.OK)
 
-    def _handle(self, message: dict[str, Any]) -> int | None:
-        """Process one message; returns an exit code when the worker must stop."""
+    def _handle(self, message: dict[str, Any]) -> tuple[int | None, bool]:
+        """Process one message: (an exit code when the worker must stop, whether it counts
+        toward --max-messages -- test events and ignored messages do not)."""
         mid = message.get("MessageId", "?")
         receipt = message["ReceiptHandle"]
         try:
             manifests = manifest_locations(message.get("Body", ""))
         except PoisonMessage as exc:
             events.message_failed(mid, "PoisonMessage", str(exc))
-            return None
+            return None, True
         if not manifests:
             log.info("ignoring message %s (test event or no created objects)", mid)
             self._delete(receipt)
-            return None
+            return None, False
         with Heartbeat(self.sqs, self.queue_url, receipt, self.visibility):
             for manifest in manifests:
-                try:
-                    job = ManifestJob(
-                        self.s3,
-                        self.config,
-                        manifest,
-                        cancel=self.stop,
-                        metrics=self.metrics,
-                        fetcher=self.fetcher,
-                    )
-                    result = job.run()
-                except Cancelled:
-                    events.manifest_failed(manifest, "Stopped", "stopped by signal; released")
-                    self._release(receipt)
-                    return EXIT_STOPPED
-                except (ManifestUnreadable, OutputCollision) as exc:
-                    events.message_failed(mid, "PoisonMessage", str(exc))
-                    return None
-                except S3BundlerError as exc:
-                    events.manifest_failed(manifest, type(exc).__name__, str(exc))
-                    return int(exc.exit_code)
-                events.manifest_done(result.log_fields())
+                code = self._process(mid, receipt, manifest)
+                if code is not None:
+                    return (None if code == _POISON else code), True
         self._delete(receipt)
+        return None, True
+
+    def _process(self, mid: str, receipt: str, manifest: S3Uri) -> int | None:
+        """One manifest of a message: None when done (or to be ignored), _POISON to leave
+        the message to the redrive policy, else the worker's exit code."""
+        try:
+            result = run_manifest(
+                self.s3, self.config, manifest, self.stop, self.metrics, self.fetcher, self.outage
+            )
+        except Cancelled:
+            events.manifest_failed(manifest, "Stopped", "stopped by signal; released")
+            self._release(receipt)
+            return EXIT_STOPPED
+        except NotASubmanifest as exc:
+            events.message_ignored(mid, str(exc))
+            return None
+        except (ManifestUnreadable, OutputCollision) as exc:
+            events.message_failed(mid, "PoisonMessage", str(exc))
+            return _POISON
+        except S3BundlerError as exc:
+            events.manifest_failed(manifest, type(exc).__name__, str(exc))
+            if exc.transient:
+                self._release(receipt)
+            return int(exc.exit_code)
+        events.manifest_done(result.log_fields())
         return None
 
     # -- SQS ----------------------------------------------------------------------------------

@@ -81,14 +81,52 @@ NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchVersion"})
 NO_BUCKET_CODES = frozenset({"NoSuchBucket"})
 
 
+#: Answers that mean "the service is having trouble, try again" (after botocore's retries).
+TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestTimeout",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeTooSkewed",
+        "500",
+        "502",
+        "503",
+        "504",
+    }
+)
+#: No answer at all: connection refused, reset, timed out, cut short.
+NO_ANSWER_ERRORS: tuple[type[BaseException], ...] = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionError,
+    botocore.exceptions.HTTPClientError,
+    botocore.exceptions.ResponseStreamingError,
+    botocore.exceptions.IncompleteReadError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for an outage (no answer, or a 5xx/throttling answer), not a verdict."""
+    if isinstance(exc, NO_ANSWER_ERRORS):
+        return True
+    if isinstance(exc, botocore.exceptions.ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return error_code(exc) in TRANSIENT_CODES or int(status or 0) >= 500
+    return False
+
+
 def read_failed(uri: object, exc: BaseException) -> S3BundlerError:
     """The error to raise when reading ``uri`` from S3 failed."""
-    return DownloadError(f"cannot read {uri}: {describe(exc)}")
+    return DownloadError(f"cannot read {uri}: {describe(exc)}", transient=is_transient(exc))
 
 
 def write_failed(uri: object, exc: BaseException) -> S3BundlerError:
     """The error to raise when writing ``uri`` to S3 failed."""
-    return UploadError(f"cannot write {uri}: {describe(exc)}")
+    return UploadError(f"cannot write {uri}: {describe(exc)}", transient=is_transient(exc))
 
 
 def api_failed(what: str, exc: BaseException) -> S3BundlerError:

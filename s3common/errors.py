@@ -15,14 +15,20 @@ class ExitCode(IntEnum):
 
 
 class S3BundlerError(Exception):
-    """An error that ends the program with a one-line message and a documented exit code."""
+    """An error that ends the program with a one-line message and a documented exit code.
+    ``transient``: the service did not answer, or answered "try again" (5xx, throttling) --
+    an outage to wait out, not a verdict on the input."""
 
     exit_code: ExitCode = ExitCode.AWS
+    transient: bool = False
 
-    def __init__(self, message: str, exit_code: ExitCode | None = None) -> None:
+    def __init__(
+        self, message: str, exit_code: ExitCode | None = None, *, transient: bool = False
+    ) -> None:
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+        self.transient = transient
 
 
 class UsageError(S3BundlerError):

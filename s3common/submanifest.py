@@ -16,12 +16,13 @@ Keys of sub-manifests: ``<prefix>/<name>.<N>.index``; the job summary sits besid
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import posixpath
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 from urllib.parse import unquote_plus
 
 from s3common.csvrows import CsvWriter
@@ -89,28 +90,70 @@ def encode_manifest(entries: Iterable[ManifestEntry]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def _parse_size(cell: str, where: str) -> int | None:
+def _parse_size(cell: str) -> int | None:
     if cell == "":
         return None
-    try:
-        size = int(cell)
-    except ValueError:
-        raise InputDataError(f"{where}: size is not a number: {cell!r}") from None
-    if size < 0:
-        raise InputDataError(f"{where}: size is negative: {cell!r}")
-    return size
+    if not cell.isascii() or not cell.isdigit():
+        if cell.startswith("-") and cell[1:].isdigit():
+            raise InputDataError(f"size is negative: {cell!r}")
+        raise InputDataError(f"size is not a number: {cell!r}")
+    return int(cell)
 
 
-def _parse_bool(cell: str, where: str) -> bool | None:
+def _parse_bool(cell: str) -> bool | None:
     lowered = cell.lower()
     if lowered == "":
         return None
     if lowered in ("true", "false"):
         return lowered == "true"
-    raise InputDataError(f"{where}: is_multipart is not true/false: {cell!r}")
+    raise InputDataError(f"is_multipart is not true/false: {cell!r}")
 
 
 LEGACY_FIELDS: tuple[str, ...] = ("Bucket", "Key", "Size")
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row that is not a valid sub-manifest row: where it is, its cells, and why."""
+
+    line: int  # physical line where the row starts (the header is line 1 of our format)
+    cells: tuple[str, ...]
+    reason: str  # "size is not a number: 'abc'", ...
+
+    def cell(self, index: int) -> str:
+        return self.cells[index] if index < len(self.cells) else ""
+
+
+def manifest_rows(
+    data: bytes | str,
+    source: str = "sub-manifest",
+    legacy_fields: tuple[str, ...] = LEGACY_FIELDS,
+) -> Iterator[tuple[int, ManifestEntry | BadRow]]:
+    """Every row of a sub-manifest of either format with the line it starts on; a malformed
+    row comes as a :class:`BadRow` (the rows around it are still read). Raises
+    InputDataError only when the document is neither format: its first row is not our header
+    and not a well-formed legacy row. ``legacy_fields`` names the columns of a headerless
+    original-format manifest (s3bundler's ``-f``; it must include Bucket and Key)."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = _numbered(reader)
+    first = next(rows, None)
+    if first is None:
+        return
+    line, cells = first
+    if tuple(cells) == COLUMNS:
+        parse = _parse_ours
+    else:
+        if "Bucket" not in legacy_fields or "Key" not in legacy_fields:
+            raise InputDataError(f"{source}: legacy field names must include Bucket and Key")
+        parse = functools.partial(_parse_legacy, {n: i for i, n in enumerate(legacy_fields)})
+        head = _row(parse, line, cells)
+        if isinstance(head, BadRow):
+            raise InputDataError(f"{source} row {line}: {head.reason}")
+        yield line, head
+    for line, cells in rows:
+        if cells:
+            yield line, _row(parse, line, cells)
 
 
 def read_manifest(
@@ -118,80 +161,70 @@ def read_manifest(
     source: str = "sub-manifest",
     legacy_fields: tuple[str, ...] = LEGACY_FIELDS,
 ) -> Iterator[ManifestEntry]:
-    """Parse a sub-manifest of either format. ``source`` names it in error messages;
-    ``legacy_fields`` names the columns of a headerless original-format manifest (s3bundler's
-    ``-f``; it must include Bucket and Key).
-
-    Raises InputDataError on a malformed row (wrong number of cells, non-numeric size)."""
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
-    reader = csv.reader(io.StringIO(text, newline=""))
-    first = next(reader, None)
-    if first is None:
-        return
-    if tuple(first) == COLUMNS:
-        yield from _read_ours(reader, source)
-    else:
-        yield from _read_legacy(first, reader, source, legacy_fields)
+    """The entries of a sub-manifest, strictly: InputDataError naming ``source`` and the row
+    at the first malformed row (see :func:`manifest_rows` for a reader that goes on)."""
+    for line, row in manifest_rows(data, source, legacy_fields):
+        if isinstance(row, BadRow):
+            raise InputDataError(f"{source} row {line}: {row.reason}")
+        yield row
 
 
-def _read_ours(reader: Iterator[list[str]], source: str) -> Iterator[ManifestEntry]:
+def _numbered(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """(line the row starts on, cells): rows with quoted newlines span several lines."""
+    end = 0
+    for cells in reader:
+        yield end + 1, cells
+        end = reader.line_num
+
+
+def _row(parse: Callable[[list[str]], ManifestEntry], line: int, cells: list[str]) -> Any:
+    try:
+        return parse(cells)
+    except InputDataError as exc:
+        return BadRow(line, tuple(cells), str(exc))
+
+
+def _parse_ours(row: list[str]) -> ManifestEntry:
     ncols = len(COLUMNS)
-    for lineno, row in enumerate(reader, start=2):
-        if not row:
-            continue
-        where = f"{source} row {lineno}"
-        if len(row) != ncols:
-            raise InputDataError(f"{where}: expected {ncols} cells, got {len(row)}")
-        bucket, key, size, version_id, etag, last_modified, storage_class, multipart = row
-        if not bucket or not key:
-            raise InputDataError(f"{where}: empty bucket or key")
-        yield ManifestEntry(
-            bucket,
-            key,
-            _parse_size(size, where),
-            version_id,
-            etag,
-            last_modified,
-            storage_class,
-            _parse_bool(multipart, where),
-        )
+    if len(row) != ncols:
+        raise InputDataError(f"expected {ncols} cells, got {len(row)}")
+    bucket, key, size, version_id, etag, last_modified, storage_class, multipart = row
+    if not bucket or not key:
+        raise InputDataError("empty bucket or key")
+    return ManifestEntry(
+        bucket,
+        key,
+        _parse_size(size),
+        version_id,
+        etag,
+        last_modified,
+        storage_class,
+        _parse_bool(multipart),
+    )
 
 
-def _read_legacy(
-    first: list[str], reader: Iterator[list[str]], source: str, fields: tuple[str, ...]
-) -> Iterator[ManifestEntry]:
+def _parse_legacy(pos: dict[str, int], row: list[str]) -> ManifestEntry:
     """The original s3grouper's headerless rows (``Bucket,Key,Size``), keys URL-encoded."""
-    if "Bucket" not in fields or "Key" not in fields:
-        raise InputDataError(f"{source}: legacy field names must include Bucket and Key")
-    pos = {name: i for i, name in enumerate(fields)}
-    rows = _chain_first(first, reader)
-    for lineno, row in enumerate(rows, start=1):
-        if not row:
-            continue
-        where = f"{source} row {lineno}"
-        if len(row) != len(fields):
-            raise InputDataError(
-                f"{where}: neither an s3bundler sub-manifest (header {HEADER_LINE!r}) nor a "
-                f"legacy {','.join(fields)} row ({len(row)} cells)"
-            )
-
-        def cell(name: str, row: list[str] = row) -> str:
-            return row[pos[name]] if name in pos else ""
-
-        yield ManifestEntry(
-            cell("Bucket"),
-            unquote_plus(cell("Key")),
-            _parse_size(cell("Size"), where),
-            version_id=cell("VersionId"),
-            etag=cell("ETag"),
-            last_modified=cell("LastModifiedDate"),
-            storage_class=cell("StorageClass"),
+    if len(row) != len(pos):
+        raise InputDataError(
+            f"neither an s3bundler sub-manifest (header {HEADER_LINE!r}) nor a legacy "
+            f"{','.join(pos)} row ({len(row)} cells)"
         )
 
+    def cell(name: str) -> str:
+        return row[pos[name]] if name in pos else ""
 
-def _chain_first(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
-    yield first
-    yield from rest
+    if not cell("Bucket") or not cell("Key"):
+        raise InputDataError("empty bucket or key")
+    return ManifestEntry(
+        cell("Bucket"),
+        unquote_plus(cell("Key")),
+        _parse_size(cell("Size")),
+        version_id=cell("VersionId"),
+        etag=cell("ETag"),
+        last_modified=cell("LastModifiedDate"),
+        storage_class=cell("StorageClass"),
+    )
 
 
 # --- names and keys --------------------------------------------------------------------------

@@ -51,6 +51,7 @@ METHOD_ACTIONS: dict[str, set[str]] = {
     "upload_part_copy": {"s3:PutObject", "s3:GetObject"},
     "copy_object": {"s3:PutObject", "s3:GetObject"},
     "list_parts": {"s3:ListMultipartUploadParts"},
+    "list_multipart_uploads": {"s3:ListBucketMultipartUploads"},
     "head_bucket": {"s3:ListBucket"},
     "list_objects_v2": {"s3:ListBucket"},
     "upload_fileobj": {"s3:PutObject", "s3:AbortMultipartUpload"},
@@ -78,6 +79,7 @@ BUNDLER_EXPECTED = {
     "s3:GetObjectTagging": SOURCES,
     "s3:GetObjectVersionTagging": SOURCES,
     "s3:ListBucket": {s3("src-a"), s3("src-b"), s3(ARCHIVE)},
+    "s3:ListBucketMultipartUploads": {s3(ARCHIVE)},  # stale uploads of a killed worker
     "s3:PutObject": {
         s3(f"{ARCHIVE}/archives/*"),
         s3(f"{ARCHIVE}/s3grouper-output/*.dlq"),

@@ -184,6 +184,88 @@ def test_object_stream_short_body_is_a_download_error():
         b"".join(stream.chunks())
 
 
+# --- a stream verifies what it read, resumed or not ---------------------------------------------
+
+
+def multipart_etag(data: bytes, sizes: list[int]) -> str:
+    import hashlib
+
+    digests, at = b"", 0
+    for size in sizes:
+        digests += hashlib.md5(data[at : at + size]).digest()
+        at += size
+    return f"{hashlib.md5(digests).hexdigest()}-{len(sizes)}"
+
+
+class PartsS3(FakeS3):
+    """FakeS3 that also answers HEAD ?partNumber=N with the part's size."""
+
+    def __init__(self, sizes: list[int], *responses) -> None:
+        super().__init__(*responses)
+        self.sizes = sizes
+        self.heads: list[int] = []
+
+    def head_object(self, **kw):
+        self.heads.append(kw["PartNumber"])
+        return {"ContentLength": self.sizes[kw["PartNumber"] - 1]}
+
+
+def resumed(data: bytes, cut: int, etag: str, rest: bytes | None = None, **kw) -> list[dict]:
+    """A GET whose body breaks after ``cut`` bytes, then the ranged GET that resumes it."""
+    rest = data[cut:] if rest is None else rest
+    first = response(Body=BreakingBody(data[:cut]), ContentLength=len(data), ETag=f'"{etag}"', **kw)
+    return [first, response(Body=FakeBody(rest), ContentLength=len(rest))]
+
+
+def test_a_corrupted_resumed_range_of_a_multipart_object_is_a_checksum_mismatch():
+    data = bytes(range(256)) * 40  # 10,240 bytes in parts of 4,096
+    sizes = [4096, 4096, 2048]
+    etag = multipart_etag(data, sizes)
+    corrupt = bytearray(data[5000:])
+    corrupt[3000] ^= 0x01
+    fake = PartsS3(sizes, *resumed(data, 5000, etag, bytes(corrupt)))
+    stream = ObjectStream(fake, ManifestEntry("b", "k", len(data)), chunk_size=1000)
+    with pytest.raises(ObjectFailed) as err:
+        b"".join(stream.chunks())
+    assert err.value.reason == dlq.CHECKSUM_MISMATCH
+    assert "multipart ETag" in err.value.detail and "resumed 1x" in err.value.detail
+    assert stream.read == len(data)  # every byte handed out: the caller leaves it unindexed
+
+    good = PartsS3(sizes, *resumed(data, 5000, etag))
+    stream = ObjectStream(good, ManifestEntry("b", "k", len(data)), chunk_size=1000)
+    assert b"".join(stream.chunks()) == data
+    assert good.heads == [1]  # one HEAD: part 1's size gives the layout
+
+
+def test_a_corrupted_resumed_range_fails_the_full_object_checksum():
+    import base64
+    import zlib
+
+    data = b"0123456789" * 1000
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    corrupt = bytearray(data[4000:])
+    corrupt[10] ^= 0x40
+    fake = FakeS3(*resumed(data, 4000, md5(data) + "-3", bytes(corrupt), ChecksumCRC32=crc))
+    stream = ObjectStream(fake, ManifestEntry("b", "k", len(data)), chunk_size=999)
+    with pytest.raises(ObjectFailed) as err:
+        b"".join(stream.chunks())
+    assert err.value.reason == dlq.CHECKSUM_MISMATCH
+    assert err.value.detail.startswith("CRC32 of bytes read") and "resumed 1x" in err.value.detail
+
+
+def test_parts_of_unequal_sizes_are_verified_by_reading_again():
+    data = bytes(range(256)) * 30  # 7,680 bytes
+    sizes = [2000, 3000, 2680]  # part 1 suggests 2000-byte parts: wrong
+    etag = multipart_etag(data, sizes)
+    again = response(Body=FakeBody(data), ContentLength=len(data))
+    fake = PartsS3(sizes, *resumed(data, 3000, etag), again)
+    fake.responses[-1]["Body"].iter_chunks = lambda n: iter([data[:n], data[n:]])
+    stream = ObjectStream(fake, ManifestEntry("b", "k", len(data)), chunk_size=1000)
+    assert b"".join(stream.chunks()) == data
+    assert fake.heads == [1, 1, 2, 3]
+    assert fake.calls[-1]["IfMatch"] == f'"{etag}"'
+
+
 # --- against the local endpoint ------------------------------------------------------------------
 
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import signal
 import subprocess
-import sys
 import tarfile
 import time
 import zlib
@@ -24,12 +22,20 @@ from urllib.parse import quote_plus
 import pytest
 
 from s3bundler.dlq import read_dlq
-from s3bundler.index import IndexRow, read_index
-from s3bundler.layout import bigobject_key, manifest_outputs
+from s3bundler.index import IndexRow, IndexWriter, read_index
+from s3bundler.layout import bigobject_key
 from s3bundler.report import ManifestReport
 from s3common.s3uri import S3Uri
 from s3common.submanifest import ManifestEntry
 from tests.helpers import metric_sum, run_cli
+from tests.s3bundler.e2e import (
+    bucket_keys,
+    exists,
+    make_queue,
+    outputs_for,
+    slow_manifest,
+    worker_at_manifest_start,
+)
 from tests.s3bundler.sources import Source, deny_get, get_bytes, payload, put_manifest, seed
 
 MiB = 1 << 20
@@ -46,19 +52,6 @@ TRICKY_KEYS = [
     "./dot/../dotdot",
     "zero-bytes",
 ]
-
-
-def outputs_for(manifest: S3Uri, source_bucket: str, archive_bucket: str, compress=False):
-    return manifest_outputs(manifest, source_bucket, archive_bucket, "archives", compress)
-
-
-@pytest.fixture()
-def buckets(s3, bucket):
-    """(source, archive, manifests) buckets."""
-    names = (bucket, bucket + "-arch", bucket + "-man")
-    for name in names[1:]:
-        s3.create_bucket(Bucket=name)
-    return names
 
 
 def check_tar(tar_bytes: bytes, rows: list[IndexRow], src: Source, tmp_path: Path, gz: bool):
@@ -205,7 +198,7 @@ def test_original_headerless_manifest_format(s3, buckets, tmp_path):
     rows = list(read_index(get_bytes(s3, out.index_uri)))
     assert sorted(r.key for r in rows) == sorted(src.data)
     check_tar(get_bytes(s3, out.archive_uri), rows, src, tmp_path, gz=False)
-    assert not _exists(s3, out.dlq)
+    assert not exists(s3, out.dlq)
 
 
 def test_reprocessing_overwrites_same_keys_and_clears_stale_dlq(s3, buckets):
@@ -217,12 +210,12 @@ def test_reprocessing_overwrites_same_keys_and_clears_stale_dlq(s3, buckets):
     assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b).returncode == 0
     out = outputs_for(manifest, src_b, arch_b)
     assert [r.reason for r in read_dlq(get_bytes(s3, out.dlq))] == ["NoSuchKey"]
-    keys_before = _keys(s3, arch_b)
+    keys_before = bucket_keys(s3, arch_b)
 
     s3.put_object(Bucket=src_b, Key="late-arrival", Body=b"12345")
     assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b).returncode == 0
-    assert _keys(s3, arch_b) == keys_before  # same archive + index keys, nothing added
-    assert not _exists(s3, out.dlq)  # stale DLQ index removed
+    assert bucket_keys(s3, arch_b) == keys_before  # same archive + index keys, nothing added
+    assert not exists(s3, out.dlq)  # stale DLQ index removed
     rows = list(read_index(get_bytes(s3, out.index_uri)))
     assert [r.key for r in rows] == ["one", "two", "late-arrival"]
 
@@ -260,12 +253,9 @@ def test_versioned_manifest_reads_the_listed_version(s3, buckets):
     ("manifest_key", "body", "code"),
     [
         ("missing.index", None, 5),
-        (
-            "garbage.index",
-            b"bucket,key,size,version_id,etag,last_modified,storage_class,"
-            b"is_multipart\nb,k,notanumber,,,,,\n",
-            3,
-        ),
+        ("garbage.index", b"hello, world\n", 3),  # neither format: not even its first row
+        ("binary.index", b"\x00\x01\x02\xff" * 100, 3),
+        ("own.index", IndexWriter().getvalue() + b"src,k,,1,,,,,,,,,,,,,,\n", 3),
     ],
 )
 def test_unreadable_manifest_exit_codes(s3, buckets, manifest_key, body, code):
@@ -276,7 +266,7 @@ def test_unreadable_manifest_exit_codes(s3, buckets, manifest_key, body, code):
     assert result.returncode == code
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("s3bundler: error:")]
     assert len(errors) == 1 and manifest_key in errors[0]
-    assert _keys(s3, arch_b) == []
+    assert bucket_keys(s3, arch_b) == []
 
 
 def test_unwritable_archive_bucket_aborts_with_exit_4(s3, buckets):
@@ -291,15 +281,9 @@ def test_unwritable_archive_bucket_aborts_with_exit_4(s3, buckets):
 # -- queue mode -------------------------------------------------------------------------------
 
 
-def _queue(sqs, name: str, visibility: int = 30) -> str:
-    return sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": str(visibility)})[
-        "QueueUrl"
-    ]
-
-
 def test_queue_s3_event_notification_and_plain_json(s3, sqs, buckets):
     src_b, arch_b, man_b = buckets
-    url = _queue(sqs, f"{man_b}-q")
+    url = make_queue(sqs, f"{man_b}-q")
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
@@ -335,7 +319,7 @@ def test_queue_s3_event_notification_and_plain_json(s3, sqs, buckets):
 
 def test_poison_message_is_left_for_redrive_and_worker_carries_on(s3, sqs, buckets):
     src_b, arch_b, man_b = buckets
-    dead = _queue(sqs, f"{man_b}-poison-dlq")
+    dead = make_queue(sqs, f"{man_b}-poison-dlq")
     dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
@@ -353,7 +337,7 @@ def test_poison_message_is_left_for_redrive_and_worker_carries_on(s3, sqs, bucke
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Bucket": man_b, "Key": good.key}))
     result = run_cli("s3bundler", "-q", url, "-b", arch_b, "--idle-exit", "3", timeout=60)
     assert result.returncode == 0, result.stderr
-    assert _exists(s3, outputs_for(good, src_b, arch_b).archive_uri)
+    assert exists(s3, outputs_for(good, src_b, arch_b).archive_uri)
     poison_lines = [ln for ln in result.stderr.splitlines() if "message_failed" in ln]
     assert len(poison_lines) >= 2 and all("reason=PoisonMessage" in ln for ln in poison_lines)
     # The poison went to the dead-letter queue through the redrive policy; the good one was
@@ -364,37 +348,12 @@ def test_poison_message_is_left_for_redrive_and_worker_carries_on(s3, sqs, bucke
     assert not sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages")
 
 
-def _slow_manifest(s3, src_b, man_b, n=1500) -> tuple[S3Uri, Source]:
-    src = seed(
-        s3, src_b, {f"many/{i:05d}": 16 for i in range(n)}, meta_every=10**9, tag_every=10**9
-    )
-    entries = [ManifestEntry(src_b, k, 16) for k in src.data]
-    return put_manifest(s3, man_b, "slow/s.0.index", entries), src
-
-
-def _worker_at_manifest_start(url: str, archive_bucket: str, *extra: str) -> subprocess.Popen:
-    """``s3bundler -q`` as a subprocess (one GET at a time), returned once it logged
-    manifest_start; its stderr is left to the caller."""
-    cmd = [sys.executable, "-m", "s3bundler", "-q", url, "-b", archive_bucket]
-    proc = subprocess.Popen(
-        [*cmd, "--concurrency", "1", *extra],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy(),
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if "manifest_start" in line:
-            break
-    return proc
-
-
 def test_heartbeat_keeps_message_invisible_past_queue_timeout(s3, sqs, buckets):
     src_b, arch_b, man_b = buckets
-    url = _queue(sqs, f"{man_b}-hb", visibility=2)
-    manifest, _ = _slow_manifest(s3, src_b, man_b)
+    url = make_queue(sqs, f"{man_b}-hb", visibility=2)
+    manifest, _ = slow_manifest(s3, src_b, man_b)
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Bucket": man_b, "Key": manifest.key}))
-    proc = _worker_at_manifest_start(url, arch_b, "--max-messages", "1")
+    proc = worker_at_manifest_start(url, arch_b, "--max-messages", "1")
     assert proc.stderr is not None
     # The worker holds the message now. Another consumer polls for as long as it works.
     started = time.monotonic()
@@ -412,10 +371,10 @@ def test_heartbeat_keeps_message_invisible_past_queue_timeout(s3, sqs, buckets):
 
 def test_sigterm_mid_manifest_aborts_upload_and_releases_message(s3, sqs, buckets):
     src_b, arch_b, man_b = buckets
-    url = _queue(sqs, f"{man_b}-term", visibility=300)
-    manifest, _ = _slow_manifest(s3, src_b, man_b)
+    url = make_queue(sqs, f"{man_b}-term", visibility=300)
+    manifest, _ = slow_manifest(s3, src_b, man_b)
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Bucket": man_b, "Key": manifest.key}))
-    proc = _worker_at_manifest_start(url, arch_b)
+    proc = worker_at_manifest_start(url, arch_b)
     time.sleep(0.5)
     assert s3.list_multipart_uploads(Bucket=arch_b).get("Uploads"), "upload should be running"
     proc.send_signal(signal.SIGTERM)
@@ -425,17 +384,9 @@ def test_sigterm_mid_manifest_aborts_upload_and_releases_message(s3, sqs, bucket
     assert rc == 143, rest
     assert time.monotonic() - t0 < 5
     assert not s3.list_multipart_uploads(Bucket=arch_b).get("Uploads")
-    assert _keys(s3, arch_b) == []
+    assert bucket_keys(s3, arch_b) == []
     again = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
     assert len(again) == 1, "message should be visible again at once"
-
-
-def _keys(s3, bucket: str) -> list[str]:
-    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
-
-
-def _exists(s3, uri: S3Uri) -> bool:
-    return bool(s3.list_objects_v2(Bucket=uri.bucket, Prefix=uri.key).get("KeyCount"))
 
 
 def test_multipart_copy_of_big_object_keeps_metadata_and_tags(s3, buckets):
@@ -521,7 +472,7 @@ def test_archive_of_another_sub_manifest_is_never_overwritten(s3, buckets):
     assert run_cli("s3bundler", "-m", str(one), "-b", arch_b).returncode == 0
     out = outputs_for(one, src_b, arch_b)
     assert out.archive_key == outputs_for(two, src_b, arch_b).archive_key
-    before = _keys(s3, arch_b)
+    before = bucket_keys(s3, arch_b)
 
     result = run_cli("s3bundler", "-m", str(two), "-b", arch_b)
     assert result.returncode == 2
@@ -529,7 +480,7 @@ def test_archive_of_another_sub_manifest_is_never_overwritten(s3, buckets):
         "already holds the archive of s3://" in result.stderr
         and "run-a/job.0.index" in result.stderr
     )
-    assert _keys(s3, arch_b) == before
+    assert bucket_keys(s3, arch_b) == before
     assert [r.key for r in read_index(get_bytes(s3, out.index_uri))] == ["first"]
     assert src  # seeded
 
@@ -541,7 +492,7 @@ def test_switching_compression_leaves_one_archive(s3, buckets):
     assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b).returncode == 0
     assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b, "-c").returncode == 0
     out = outputs_for(manifest, src_b, arch_b, compress=True)
-    assert _keys(s3, arch_b) == sorted([out.archive_key, out.index_key])
+    assert bucket_keys(s3, arch_b) == sorted([out.archive_key, out.index_key])
 
 
 @pytest.mark.parametrize("get_client", ["crt", "boto3"])

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import posixpath
-
-import pytest
 
 from s3bundler.layout import (
     bigobject_key,
     hash6,
     manifest_outputs,
-    member_name,
     metadata_key,
 )
 from s3common.s3uri import S3Uri
@@ -21,50 +17,6 @@ MANIFEST = S3Uri("manifests", "sub/inv-src-cfg-manifest.3.index")
 
 def md5_6(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()[:6]
-
-
-# --- member names --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("key", "expected"),
-    [
-        ("a/b.txt", "src/a/b.txt"),
-        ("/abs/path", "src//abs/path"),
-        ("//x", "src///x"),
-        ("./a", "src/%2E/a"),
-        ("a/./b", "src/a/%2E/b"),
-        ("../../etc/passwd", "src/%2E%2E/%2E%2E/etc/passwd"),
-        ("a/..", "src/a/%2E%2E"),
-        ("..", "src/%2E%2E"),
-        ("a\x00b", "src/a%00b"),
-        ("dir/", "src/dir%2F"),
-        ("...", "src/..."),
-        (".hidden", "src/.hidden"),
-        ("a..b", "src/a..b"),
-        ("spaces and ü", "src/spaces and ü"),
-    ],
-)
-def test_member_name_sanitizes(key, expected):
-    assert member_name("src", key) == expected
-
-
-@pytest.mark.parametrize(
-    "key", ["/a", "./a", "../a", "a/../../b", "a\x00/..", "x/", "/", "..", "a/.", "a//b/"]
-)
-def test_member_name_is_always_a_safe_relative_file_path(key):
-    name = member_name("src", key)
-    assert name.startswith("src/")
-    assert "\x00" not in name
-    assert not name.endswith("/")
-    segments = name.split("/")
-    assert "." not in segments and ".." not in segments
-    # normalising cannot climb out of the bucket folder
-    assert posixpath.normpath(name).startswith("src/") or posixpath.normpath(name) == "src"
-
-
-def test_member_name_is_deterministic():
-    assert member_name("b", "k/../x") == member_name("b", "k/../x")
 
 
 # --- hash6 and manifest outputs ------------------------------------------------------------------
@@ -139,42 +91,3 @@ def test_bigobject_key_with_leading_slash_key_and_prefix_slashes():
 
 def test_metadata_key():
     assert metadata_key("p/abc/src/bigobjects/k") == "p/abc/src/bigobjects/k.metadata"
-
-
-# --- over-long key segments ----------------------------------------------------------------------
-
-
-def segment_bytes(name: str) -> int:
-    return max(len(s.encode("utf-8", "surrogateescape")) for s in name.split("/"))
-
-
-@pytest.mark.parametrize(
-    "key",
-    [
-        "a" * 255,
-        "a" * 256,
-        "d/" + "ü" * 200 + "/f",
-        "x" * 1024,
-        "x" * 253 + "/",  # the trailing-slash marker must not push the segment past 255
-        "y" * 255 + "/",
-        "dir/" + "z" * 300 + "/",
-        "日本語" * 100,
-    ],
-)
-def test_member_name_segments_fit_a_file_name(key):
-    name = member_name("src", key)
-    assert segment_bytes(name) <= 255
-    assert not name.endswith("/")
-    name.encode("utf-8")  # no split multi-byte characters left behind
-
-
-def test_member_name_short_segments_untouched_long_ones_distinct():
-    assert member_name("src", "a" * 255) == "src/" + "a" * 255
-    long1 = member_name("src", "a" * 300 + "1")
-    long2 = member_name("src", "a" * 300 + "2")
-    assert long1 != long2  # same 246-byte head, different digests
-    assert long1.startswith("src/" + "a" * 200)
-    assert long1 == member_name("src", "a" * 300 + "1")
-    marker = member_name("src", "b" * 254 + "/")
-    assert marker != member_name("src", "b" * 254)
-    assert member_name("src", "b" * 10 + "/") == "src/" + "b" * 10 + "%2F"
