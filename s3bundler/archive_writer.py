@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Protocol
 
+from s3bundler.checksums import Crc32c, crc32c_b64
 from s3bundler.errors import Cancelled
 from s3bundler.failures import ObjectFailed
 from s3bundler.fetched import Fetched
@@ -105,16 +106,19 @@ class ArchiveWriter:
         name, pos = self._begin(f.entry, f.info)
         self._tar.write(f.data)
         self._tar.end()
-        self._ledger.archived(index_row(f.entry, f.info, f.md5, f.tags, f.flags, name, pos))
+        crc = crc32c_b64(f.data)
+        self._ledger.archived(index_row(f.entry, f.info, f.md5, f.tags, f.flags, name, pos, crc))
 
     def _write_stream(self, stream: Stream) -> None:
         entry, info = stream.entry, stream.info
         name, pos = self._begin(entry, info)
+        crc = Crc32c()
         try:
             for chunk in stream.chunks():
                 if self._cancel.is_set():
                     raise Cancelled()
                 self._tar.write(chunk)
+                crc.update(chunk)
         except ObjectFailed as failure:
             stream.close()
             if stream.read < info.size:
@@ -130,7 +134,8 @@ class ArchiveWriter:
             return
         tags, tag_flag = self._read_tags(entry, info)
         flags = info.flags_against(entry) + ([tag_flag] if tag_flag else [])
-        self._ledger.archived(index_row(entry, info, stream.md5, tags, flags, name, pos))
+        row = index_row(entry, info, stream.md5, tags, flags, name, pos, crc.b64digest())
+        self._ledger.archived(row)
 
     def _unindexed(self, entry: ManifestEntry, failure: ObjectFailed) -> None:
         """The bytes are in the archive but not in the index: the object is in the DLQ only."""

@@ -33,6 +33,7 @@ from typing import Any
 from s3bundler import events
 from s3bundler.archive_writer import ArchiveWriter, StreamBroken, row_id
 from s3bundler.boto_reads import BotoFetcher, ObjectStream, read_tags
+from s3bundler.catalog import CatalogFile
 from s3bundler.copier import BigObjectCopies, CopySettings
 from s3bundler.counts import Counts
 from s3bundler.failures import ObjectFailed
@@ -55,7 +56,7 @@ from s3common.errors import InputDataError
 from s3common.metrics import Metrics
 from s3common.s3uri import S3Uri
 from s3common.sizes import GiB, MiB
-from s3common.submanifest import LEGACY_FIELDS, ManifestEntry
+from s3common.submanifest import LEGACY_FIELDS, ManifestEntry, manifest_name
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,8 @@ class ManifestJob:
         """One pass over the manifest: every row to the ledger, then the commit."""
         cfg = self.config
         index, dlq = IndexFile(), DlqFile()
-        ledger = Ledger(loaded.rows, [index, dlq, EventLog(self.manifest)])
+        catalog = CatalogFile(self.manifest, outputs.archive_uri if outputs else None)
+        ledger = Ledger(loaded.rows, [index, dlq, catalog, EventLog(self.manifest)])
         for rejected in loaded.rejected:
             ledger.failed(rejected.entry, rejected.reason, rejected.detail)
         left_out = {row_id(entry) for entry, _ in broken}
@@ -201,7 +203,7 @@ class ManifestJob:
                 self._archive(small, upload, ledger)
             copies.collect(ledger)
             seconds = time.monotonic() - started
-            self._commit(outputs, upload, index, dlq, ledger.counts, seconds)
+            self._commit(outputs, upload, index, dlq, catalog, ledger.counts, seconds)
         return ledger.counts, seconds
 
     # -- archiving ----------------------------------------------------------------------------
@@ -268,9 +270,13 @@ class ManifestJob:
         upload: MultipartWriter | None,
         index: IndexFile,
         dlq: DlqFile,
+        catalog: CatalogFile,
         counts: Counts,
         seconds: float,
     ) -> None:
+        cfg = self.config
+        files = catalog.files(cfg.archive_prefix, manifest_name(self.manifest.key))
+        catalogs = {S3Uri(cfg.archive_bucket, key): body for key, body in files.items()}
         report = ManifestReport(
             manifest=str(self.manifest),
             counts=counts,
@@ -279,6 +285,7 @@ class ManifestJob:
             index=str(out.index_uri) if out and counts.archived else "",
             dlq=str(dlq_uri(self.manifest)) if counts.failed else "",
             finished=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            catalog=[str(uri) for uri in catalogs],
         )
         Commit(
             outputs=out,
@@ -286,6 +293,7 @@ class ManifestJob:
             upload=upload,
             index=index.writer.getvalue() if counts.archived else None,
             dlq=dlq.writer.getvalue() if counts.failed else None,
+            catalogs=catalogs,
             report=S3Uri(self.manifest.bucket, report_key(self.manifest.key)),
             report_body=report.to_json(),
         ).run(self.store, self.cancel)

@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from awscrt import checksums as crt_checksums
 from botocore import httpchecksum
 
 
@@ -63,3 +64,24 @@ class BodyChecksum:
         alg, _, expected = self.announced.partition(":")
         got = self._checksum.b64digest()
         return "" if got == expected else f"{alg} of bytes read {got} != {expected} announced by S3"
+
+
+class Crc32c:
+    """CRC32C of bytes fed in order, in the form S3 gives ``ChecksumCRC32C`` (base64 of its 4
+    big-endian bytes): what an archived member's bytes are recorded with, so a server-side
+    copy of that byte range can be checked against it."""
+
+    def __init__(self) -> None:
+        self._crc = 0
+
+    def update(self, chunk: bytes | memoryview) -> None:
+        self._crc = crt_checksums.crc32c(chunk, self._crc)
+
+    def b64digest(self) -> str:
+        return base64.b64encode(self._crc.to_bytes(4, "big")).decode()
+
+
+def crc32c_b64(data: bytes | memoryview) -> str:
+    crc = Crc32c()
+    crc.update(data)
+    return crc.b64digest()

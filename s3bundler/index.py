@@ -3,7 +3,7 @@
 The index is CSV with a header row, one row per archived object, in archive order::
 
     bucket,key,version_id,size,last_modified,etag,md5,member,offset,header_offset,
-    content_type,metadata,tags,storage_class,checksum,gz_offset,gz_skip,flags
+    content_type,metadata,tags,storage_class,checksum,gz_offset,gz_skip,flags,crc32c,headers
 
 - ``md5``: hex MD5 of the bytes archived, computed as they streamed.
 - ``offset``: byte offset of the member's data in the *uncompressed* tar stream, so for a
@@ -17,6 +17,14 @@ The index is CSV with a header row, one row per archived object, in archive orde
   data. One ranged GET ``bytes=gz_offset-`` therefore restores one object.
 - ``flags``: ``;``-separated notes, e.g. ``size-changed`` or ``etag-changed`` when the object
   differs from the sub-manifest (it is archived as it is now), ``tags-unreadable``.
+- ``crc32c``: CRC32C of the bytes archived, base64 of its 4 big-endian bytes -- the form S3
+  gives ``ChecksumCRC32C``, so a server-side copy of the member's byte range can be verified
+  against it (a restore never needs the bytes to pass through the client).
+- ``headers``: JSON object of the object's other HTTP headers a restore must set again
+  (boto3 names: ``CacheControl``, ``ContentDisposition``, ``ContentEncoding``,
+  ``ContentLanguage``, ``Expires``, ``WebsiteRedirectLocation``).
+
+Indexes written before ``crc32c`` and ``headers`` existed (18 columns) are still read.
 
 A big object's ``.metadata`` file is a JSON object with the same fields (``member``/``offset``
 empty) plus ``copy_bucket``/``copy_key``.
@@ -51,7 +59,11 @@ INDEX_COLUMNS: tuple[str, ...] = (
     "gz_offset",
     "gz_skip",
     "flags",
+    "crc32c",
+    "headers",
 )
+#: The header of indexes written before crc32c and headers were recorded.
+INDEX_COLUMNS_V1 = INDEX_COLUMNS[:-2]
 
 
 @dataclass
@@ -74,6 +86,8 @@ class IndexRow:
     gz_offset: int | None = None
     gz_skip: int | None = None
     flags: str = ""
+    crc32c: str = ""
+    headers: dict[str, str] | None = None
 
     def cells(self) -> list[str]:
         out: list[str] = []
@@ -96,7 +110,7 @@ class IndexRow:
 assert tuple(f.name for f in fields(IndexRow)) == INDEX_COLUMNS
 
 _INT_FIELDS = {"size", "offset", "header_offset", "gz_offset", "gz_skip"}
-_JSON_FIELDS = {"metadata", "tags"}
+_JSON_FIELDS = {"metadata", "tags", "headers"}
 
 
 class IndexWriter:
@@ -117,7 +131,7 @@ class IndexWriter:
 def read_index(data: bytes | str) -> Iterator[IndexRow]:
     text = data.decode("utf-8") if isinstance(data, bytes) else data
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    if tuple(reader.fieldnames or ()) != INDEX_COLUMNS:
+    if tuple(reader.fieldnames or ()) not in (INDEX_COLUMNS, INDEX_COLUMNS_V1):
         raise ValueError(f"not an s3bundler index (header {reader.fieldnames})")
     for raw in reader:
         values: dict[str, object] = {}

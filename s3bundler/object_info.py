@@ -77,6 +77,11 @@ def full_object_checksum(value_of: Callable[[str], str | None], checksum_type: s
     return ""
 
 
+def _header_text(value: Any) -> str:
+    """A header value as text (botocore parses ``Expires`` into a datetime)."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
 def _md5_based(sse: str, sse_c: bool) -> bool:
     """S3's ETag is MD5-based (of the bytes, or of the parts' MD5s) unless SSE-KMS/SSE-C."""
     return not sse.startswith("aws:kms") and not sse_c
@@ -97,7 +102,7 @@ class ObjectInfo:
     checksum: str  # "CRC32:base64" etc., or ""
     md5_based_etag: bool  # not SSE-KMS/SSE-C: the ETag is an MD5 (or multipart MD5) of the bytes
     restore: str = ""  # the x-amz-restore header of an archived object
-    carried: dict[str, Any] = field(default_factory=dict)  # CARRIED_HEADERS present
+    carried: dict[str, str] = field(default_factory=dict)  # CARRIED_HEADERS present
 
     @classmethod
     def from_response(cls, resp: Mapping[str, Any], version_id: str = "") -> ObjectInfo:
@@ -119,7 +124,7 @@ class ObjectInfo:
                 resp.get("ServerSideEncryption", ""), "SSECustomerAlgorithm" in resp
             ),
             restore=resp.get("Restore", ""),
-            carried={name: resp[name] for name in CARRIED_HEADERS if resp.get(name)},
+            carried={name: _header_text(resp[name]) for name in CARRIED_HEADERS if resp.get(name)},
         )
 
     @classmethod

@@ -1,7 +1,8 @@
 """Writing a manifest's outputs: who owns the archive key, and the commit order.
 
 Commit order (docs/formats.md): delete a stale index -> complete the archive upload -> put
-the index -> put (or delete a stale) DLQ index -> put the completion report. An index
+the index -> put (or delete a stale) DLQ index -> put the catalog file(s) -> put the
+completion report. An index
 therefore never exists without its complete archive, the completion report means "finished",
 and reprocessing the same manifest overwrites the same keys.
 """
@@ -9,7 +10,7 @@ and reprocessing the same manifest overwrites the same keys.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
@@ -100,6 +101,7 @@ class Commit:
     dlq: bytes | None
     report: S3Uri
     report_body: bytes
+    catalogs: dict[S3Uri, bytes] = field(default_factory=dict)
 
     def run(self, store: OutputStore, cancel: Any) -> None:
         if cancel.is_set():
@@ -110,6 +112,8 @@ class Commit:
             store.put(self.dlq_uri, self.dlq, "text/csv")
         else:
             store.delete(self.dlq_uri)
+        for uri, body in self.catalogs.items():
+            store.put(uri, body, "application/vnd.apache.parquet")
         store.put(self.report, self.report_body, "application/json")
 
     def _archive(self, store: OutputStore, out: ManifestOutputs) -> None:

@@ -18,6 +18,7 @@ def index_row(
     flags: list[str],
     member: str = "",
     pos: MemberPosition | None = None,
+    crc32c: str = "",
 ) -> IndexRow:
     """The index row of ``entry`` as S3 described it (``member``/``pos``: where it is in the
     archive; empty for a big object's copy)."""
@@ -40,6 +41,8 @@ def index_row(
         gz_offset=pos.gz_offset if pos else None,
         gz_skip=pos.gz_skip if pos else None,
         flags=";".join(flags),
+        crc32c=crc32c,
+        headers=dict(info.carried),
     )
 
 

@@ -7,7 +7,8 @@ counts are exact. ``submitmanifest.py --wait`` sums them to follow a job. JSON::
     {"format": "s3bundler-done/1", "manifest": "s3://...", "objects": 65000, "archived": ...,
      "archived_bytes": ..., "copied": ..., "copied_bytes": ..., "failed": ...,
      "errors": {"NoSuchKey": 3}, "seconds": 41.2, "archive": "s3://...|", "index": "...",
-     "dlq": "s3://...|", "finished": "2024-01-31T12:00:00Z"}
+     "dlq": "s3://...|", "finished": "2024-01-31T12:00:00Z",
+     "catalog": ["s3://.../catalog/bucket=src/x-manifest.0.parquet"]}
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class ManifestReport:
     index: str = ""
     dlq: str = ""
     finished: str = ""
+    catalog: list[str] = field(default_factory=list)  # the catalog files written
     format: str = REPORT_FORMAT
 
     def to_json(self) -> bytes:
@@ -42,6 +44,7 @@ class ManifestReport:
             "index": self.index,
             "dlq": self.dlq,
             "finished": self.finished,
+            "catalog": self.catalog,
             "format": self.format,
         }
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
@@ -61,6 +64,7 @@ class ManifestReport:
                 index=str(raw.get("index", "")),
                 dlq=str(raw.get("dlq", "")),
                 finished=str(raw.get("finished", "")),
+                catalog=[str(uri) for uri in raw.get("catalog") or []],
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not an s3bundler completion report: {exc}") from None

@@ -21,6 +21,7 @@ from urllib.parse import quote_plus
 
 import pytest
 
+from s3bundler.catalog import catalog_key
 from s3bundler.dlq import read_dlq
 from s3bundler.index import IndexRow, IndexWriter, read_index
 from s3bundler.layout import bigobject_key
@@ -492,7 +493,8 @@ def test_switching_compression_leaves_one_archive(s3, buckets):
     assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b).returncode == 0
     assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b, "-c").returncode == 0
     out = outputs_for(manifest, src_b, arch_b, compress=True)
-    assert bucket_keys(s3, arch_b) == sorted([out.archive_key, out.index_key])
+    catalog = catalog_key("archives", src_b, "z.0")
+    assert bucket_keys(s3, arch_b) == sorted([out.archive_key, out.index_key, catalog])
 
 
 @pytest.mark.parametrize("get_client", ["crt", "boto3"])

@@ -58,7 +58,8 @@ def test_index_header_is_the_contract():
     # The header as docs/formats.md documents it, written out: a change is a format change.
     assert data == (
         b"bucket,key,version_id,size,last_modified,etag,md5,member,offset,header_offset,"
-        b"content_type,metadata,tags,storage_class,checksum,gz_offset,gz_skip,flags\n"
+        b"content_type,metadata,tags,storage_class,checksum,gz_offset,gz_skip,flags,crc32c,"
+        b"headers\n"
     )
     assert list(read_index(data)) == []
 
@@ -141,3 +142,13 @@ def test_read_dlq_rejects_other_headers_and_accepts_empty():
     assert list(read_dlq(b"")) == []
     with pytest.raises(ValueError, match="not an s3bundler DLQ index"):
         list(read_dlq(IndexWriter().getvalue()))
+
+
+def test_indexes_written_before_crc32c_and_headers_are_still_read():
+    old = (
+        "bucket,key,version_id,size,last_modified,etag,md5,member,offset,header_offset,"
+        "content_type,metadata,tags,storage_class,checksum,gz_offset,gz_skip,flags\n"
+        'src,k,,3,2024-01-01T00:00:00.000Z,e,m,src/k,512,0,text/plain,{},{},STANDARD,,,,\n'
+    )
+    (row,) = read_index(old)
+    assert (row.key, row.offset, row.crc32c, row.headers) == ("k", 512, "", None)

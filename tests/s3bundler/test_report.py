@@ -42,6 +42,7 @@ def test_report_json_is_the_documented_flat_document():
         "index": "",
         "dlq": "",
         "finished": "",
+        "catalog": [],
     }
 
 
