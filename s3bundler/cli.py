@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from s3bundler import commands
 from s3bundler.archiver import BundlerConfig
+from s3bundler.commands import COMMANDS, usage_lines
 from s3bundler.fetched import GET_CLIENTS
 from s3bundler.fetchers import make_fetcher
 from s3bundler.outage import DEFAULT_LIMIT
@@ -22,6 +24,9 @@ DEFAULT_MAXSIZE = "2GB"
 
 
 EPILOG = """\
+commands (s3bundler COMMAND --help):
+{commands}
+
 examples:
   s3bundler -q s3bundler-manifests -b my-archive-bucket            # serve a queue (ECS service)
   s3bundler -m s3://work/s3grouper-output/x-manifest.0.index -b my-archive-bucket -c
@@ -36,13 +41,18 @@ exit codes: 0 ok, 2 usage, 3 unreadable manifest, 4 upload failed, 5 download fa
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="s3bundler",
-        description=(
-            "Bundle the objects listed in a sub-manifest into one tar archive (streamed into a "
-            "multipart upload) plus an index, copy objects above --maxsize server-side, and "
-            "list every object that could not be archived in a DLQ index. Takes manifests "
-            "from an SQS queue (-q) or one manifest (-m)."
+        usage=(
+            "s3bundler (-q QUEUE | -m s3://BUCKET/KEY) -b BUCKET [options]\n"
+            "       s3bundler COMMAND [options]   (ls, find, restore, extract, verify, catalog, "
+            "reconcile)"
         ),
-        epilog=EPILOG,
+        description=(
+            "The worker: bundle the objects listed in a sub-manifest into one tar archive\n"
+            "(streamed into a multipart upload) plus an index and a catalog file, copy objects\n"
+            "above --maxsize server-side, and list every object that could not be archived in a\n"
+            "DLQ index. Takes manifests from an SQS queue (-q) or one manifest (-m)."
+        ),
+        epilog=EPILOG.format(commands=usage_lines()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_source_and_output(p)
@@ -170,6 +180,9 @@ def config_from_args(args: argparse.Namespace) -> BundlerConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        return commands.main(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.concurrency < 1:

@@ -7,11 +7,14 @@ from enum import IntEnum
 
 class ExitCode(IntEnum):
     OK = 0
+    CHECK_FAILED = 1  # verify / reconcile: the check ran and found problems
     USAGE = 2  # bad arguments or bad input the user gave
     INPUT_DATA = 3  # input exists but cannot be read as what it claims to be
     UPLOAD = 4  # writing to S3 failed
     DOWNLOAD = 5  # reading from S3 failed
+    NOT_FOUND = 6  # find / restore: the object is nowhere in the catalog
     AWS = 7  # any other AWS API error
+    NOT_YET = 75  # restore: the archive is in cold storage; a restore was requested
 
 
 class S3BundlerError(Exception):
@@ -49,3 +52,13 @@ class DownloadError(S3BundlerError):
 
 class AwsApiError(S3BundlerError):
     exit_code = ExitCode.AWS
+
+
+class NotFound(S3BundlerError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class NotYet(S3BundlerError):
+    """The data is in an archival storage class; an S3 restore is under way."""
+
+    exit_code = ExitCode.NOT_YET
