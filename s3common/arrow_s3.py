@@ -3,6 +3,7 @@ bundle), for reading Parquet (the catalog) with Arrow's own concurrent ranged re
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,10 +31,9 @@ def arrow_s3(session: Any, s3_client: Any, bucket: str = "") -> pafs.S3FileSyste
         url = urlsplit(endpoint)
         options.update(endpoint_override=url.netloc, scheme=url.scheme)
     elif bucket:
-        try:
+        # else the client's region; a wrong one shows as an error naming the bucket
+        with contextlib.suppress(OSError):
             options["region"] = pafs.resolve_s3_region(bucket)
-        except OSError:
-            pass  # the client's region; a wrong one shows as an error naming the bucket
     ca_bundle = os.environ.get("AWS_CA_BUNDLE")
     if ca_bundle:
         options["tls_ca_file_path"] = ca_bundle
