@@ -1,0 +1,319 @@
+"""Reading archived objects back: where each one is, which ranged GETs fetch a set of them,
+and the bytes, verified.
+
+- A member of a ``.tar`` is ``offset .. offset+size-1`` of the archive. Members of one archive
+  close to each other are fetched by one GET (gaps up to ``max_gap`` are read and thrown
+  away); when the members asked for cover most of the archive, it is read whole, once.
+- A member of a ``.tar.gz`` starts in the gzip member at ``gz_offset`` (a new gzip member
+  starts at tar member boundaries): the read starts there and decompresses until the member's
+  last byte, ``gz_skip`` bytes after the start of that gzip member's output; members of the
+  same region are taken from one read as the decompressed stream passes them.
+- Every object comes back with its size, MD5 and (when the index has it) CRC32C checked; a
+  mismatch is :class:`CorruptMember`, nothing is handed out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from s3bundler.checksums import crc32c_b64
+from s3bundler.index import IndexRow
+from s3common.aws import AWS_ERRORS, read_failed
+from s3common.errors import InputDataError
+from s3common.s3uri import S3Uri, parse_s3_uri
+from s3common.sizes import MiB
+
+MAX_GAP = MiB  # bytes between two members still read by one GET
+MAX_SPAN = 64 * MiB  # at most this much by one coalesced GET
+WHOLE_ARCHIVE_SHARE = 0.5  # asked-for bytes above this share of the archive: read it whole
+CHUNK = MiB
+
+
+class CorruptMember(InputDataError):
+    """The bytes read back are not the bytes archived (size, MD5 or CRC32C differ)."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """An archived object: where its bytes are and what they must be."""
+
+    archive: S3Uri
+    bucket: str
+    key: str
+    version_id: str
+    size: int
+    offset: int
+    md5: str
+    crc32c: str = ""
+    gz_offset: int | None = None
+    gz_skip: int | None = None
+    content_type: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    last_modified: str = ""
+
+    @property
+    def compressed(self) -> bool:
+        return self.gz_offset is not None
+
+    @classmethod
+    def from_index(cls, row: IndexRow, archive: S3Uri) -> Member:
+        assert row.offset is not None, "index rows of archived objects have an offset"
+        return cls(
+            archive=archive,
+            bucket=row.bucket,
+            key=row.key,
+            version_id=row.version_id,
+            size=row.size,
+            offset=row.offset,
+            md5=row.md5,
+            crc32c=row.crc32c,
+            gz_offset=row.gz_offset,
+            gz_skip=row.gz_skip,
+            content_type=row.content_type,
+            metadata=dict(row.metadata or {}),
+            tags=dict(row.tags or {}),
+            headers=dict(row.headers or {}),
+            last_modified=row.last_modified,
+        )
+
+    @classmethod
+    def from_catalog(cls, row: dict[str, Any]) -> Member:
+        """From a catalog row with ``status == "archived"`` (and its ``bucket``)."""
+        modified = row.get("last_modified")
+        return cls(
+            archive=parse_s3_uri(row["archive"]),
+            bucket=row["bucket"],
+            key=row["key"],
+            version_id=row.get("version_id") or "",
+            size=int(row["size"]),
+            offset=int(row["offset"]),
+            md5=row.get("md5") or "",
+            crc32c=row.get("crc32c") or "",
+            gz_offset=row.get("gz_offset"),
+            gz_skip=row.get("gz_skip"),
+            content_type=row.get("content_type") or "",
+            metadata=json.loads(row.get("metadata") or "{}"),
+            tags=json.loads(row.get("tags") or "{}"),
+            headers=json.loads(row.get("headers") or "{}"),
+            last_modified=modified.isoformat() if modified is not None else "",
+        )
+
+    def verify(self, data: bytes) -> bytes:
+        """``data`` if it is this member's bytes, else CorruptMember naming what differs."""
+        where = f"{self.archive} member for s3://{self.bucket}/{self.key}"
+        if len(data) != self.size:
+            raise CorruptMember(f"{where}: {len(data)} bytes read, {self.size} archived")
+        md5 = hashlib.md5(data).hexdigest()
+        if self.md5 and md5 != self.md5:
+            raise CorruptMember(f"{where}: MD5 {md5} of bytes read != {self.md5} archived")
+        if self.crc32c and (crc := crc32c_b64(data)) != self.crc32c:
+            raise CorruptMember(f"{where}: CRC32C {crc} of bytes read != {self.crc32c} archived")
+        return data
+
+
+@dataclass(frozen=True)
+class Read:
+    """One ranged GET of an archive and the members it serves, in archive order."""
+
+    archive: S3Uri
+    start: int  # first byte (compressed offset for .tar.gz)
+    end: int | None  # last byte, inclusive; None: to the end (gzip, or the whole archive)
+    members: tuple[Member, ...]
+
+    @property
+    def range_header(self) -> str:
+        return f"bytes={self.start}-" + ("" if self.end is None else str(self.end))
+
+
+def plan_reads(
+    members: Iterable[Member],
+    archive_sizes: dict[S3Uri, int] | None = None,
+    max_gap: int = MAX_GAP,
+    max_span: int = MAX_SPAN,
+) -> list[Read]:
+    """The GETs that fetch ``members``: per archive, neighbours coalesced; a whole-archive
+    read when the members cover more than half of it (``archive_sizes`` known)."""
+    by_archive: dict[S3Uri, list[Member]] = {}
+    for m in members:
+        by_archive.setdefault(m.archive, []).append(m)
+    reads: list[Read] = []
+    for archive, group in by_archive.items():
+        if group[0].compressed:
+            reads.extend(_gzip_reads(archive, group, max_gap, max_span))
+            continue
+        group.sort(key=lambda m: m.offset)
+        size = (archive_sizes or {}).get(archive)
+        wanted = sum(m.size for m in group)
+        if size and wanted > size * WHOLE_ARCHIVE_SHARE:
+            reads.append(Read(archive, 0, None, tuple(group)))
+            continue
+        reads.extend(_coalesced(archive, group, max_gap, max_span))
+    return reads
+
+
+def _coalesced(archive: S3Uri, group: list[Member], gap: int, span: int) -> Iterator[Read]:
+    batch = [group[0]]
+    for m in group[1:]:
+        first, last = batch[0], batch[-1]
+        if m.offset - (last.offset + last.size) <= gap and m.offset + m.size - first.offset <= span:
+            batch.append(m)
+            continue
+        yield _read(archive, batch)
+        batch = [m]
+    yield _read(archive, batch)
+
+
+def _read(archive: S3Uri, batch: list[Member]) -> Read:
+    start = batch[0].offset
+    end = max(m.offset + m.size for m in batch) - 1
+    return Read(archive, start, max(end, start), tuple(batch))
+
+
+def _gzip_reads(archive: S3Uri, group: list[Member], gap: int, span: int) -> Iterator[Read]:
+    group.sort(key=lambda m: (m.gz_offset or 0, m.gz_skip or 0))
+    batch = [group[0]]
+    for m in group[1:]:
+        if (m.gz_offset or 0) - (batch[-1].gz_offset or 0) <= gap and (m.gz_offset or 0) - (
+            batch[0].gz_offset or 0
+        ) <= span:
+            batch.append(m)
+            continue
+        yield Read(archive, batch[0].gz_offset or 0, None, tuple(batch))
+        batch = [m]
+    yield Read(archive, batch[0].gz_offset or 0, None, tuple(batch))
+
+
+def fetch(s3: Any, read: Read) -> Iterator[tuple[Member, bytes]]:
+    """The members of one planned read, each verified, in archive order."""
+    args: dict[str, Any] = {"Bucket": read.archive.bucket, "Key": read.archive.key}
+    if read.start or read.end is not None:
+        args["Range"] = read.range_header
+    try:
+        body = s3.get_object(**args)["Body"]
+    except AWS_ERRORS as exc:
+        raise read_failed(read.archive, exc) from exc
+    try:
+        if read.members[0].compressed:
+            yield from _from_gzip(body, read)
+        else:
+            yield from _from_tar(body, read)
+    finally:
+        body.close()
+
+
+def _from_tar(body: Any, read: Read) -> Iterator[tuple[Member, bytes]]:
+    stream = _Stream(body.iter_chunks(CHUNK), read.archive, position=read.start)
+    for m in read.members:
+        stream.skip_to(m.offset)
+        yield m, m.verify(stream.take(m.size))
+
+
+def _from_gzip(body: Any, read: Read) -> Iterator[tuple[Member, bytes]]:
+    """Members by their gzip coordinates: each starts ``gz_skip`` bytes into the output of the
+    gzip member at compressed offset ``gz_offset``."""
+    stream = _GzipStream(body.iter_chunks(CHUNK), read.archive, read.start)
+    for m in read.members:
+        stream.skip_to(stream.origin(m.gz_offset or 0) + (m.gz_skip or 0))
+        yield m, m.verify(stream.take(m.size))
+
+
+class _Stream:
+    """Bytes of an iterator, consumed front to back by absolute position."""
+
+    def __init__(self, chunks: Iterator[bytes], archive: S3Uri, position: int = 0) -> None:
+        self._chunks = chunks
+        self._archive = archive
+        self._buf = b""
+        self.position = position  # of _buf[0]: where the bytes read start
+
+    def skip_to(self, position: int) -> None:
+        while self.position + len(self._buf) < position:
+            self.position += len(self._buf)
+            self._buf = self._next()
+        cut = position - self.position
+        if cut < 0:
+            raise InputDataError(f"{self._archive}: members out of order at byte {position}")
+        self._buf = self._buf[cut:]
+        self.position = position
+
+    def take(self, size: int) -> bytes:
+        parts = []
+        while len(self._buf) < size:
+            parts.append(self._buf)
+            size -= len(self._buf)
+            self.position += len(self._buf)
+            self._buf = self._next()
+        parts.append(self._buf[:size])
+        self._buf = self._buf[size:]
+        self.position += size
+        return b"".join(parts)
+
+    def _next(self) -> bytes:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            raise CorruptMember(f"{self._archive}: ended before the members asked for")
+        return chunk
+
+
+class _GzipStream(_Stream):
+    """The decompressed bytes of concatenated gzip members read from compressed offset
+    ``start``; :meth:`origin` is where a gzip member's output begins in them."""
+
+    def __init__(self, chunks: Iterator[bytes], archive: S3Uri, start: int) -> None:
+        super().__init__(iter(()), archive)
+        self._raw = chunks
+        self._pending = b""  # compressed bytes not yet decompressed
+        self._decomp: Any = None
+        self._compressed = start  # compressed offset of self._pending[0]
+        self._produced = 0  # decompressed bytes handed to the stream so far
+        self._origins: dict[int, int] = {}
+
+    def origin(self, gz_offset: int) -> int:
+        while gz_offset not in self._origins:
+            self._buf += self._next()
+        return self._origins[gz_offset]
+
+    def _next(self) -> bytes:
+        while True:
+            if not self._pending:
+                chunk = next(self._raw, None)
+                if chunk is None:
+                    raise CorruptMember(f"{self._archive}: ended before the members asked for")
+                self._pending = chunk
+            if self._decomp is None:
+                self._origins[self._compressed] = self._produced
+                self._decomp = zlib.decompressobj(wbits=31)
+            try:
+                out = self._decomp.decompress(self._pending)
+            except zlib.error as exc:
+                raise CorruptMember(f"{self._archive}: not gzip data: {exc}") from None
+            if self._decomp.eof:
+                used = len(self._pending) - len(self._decomp.unused_data)
+                self._pending = self._decomp.unused_data
+                self._compressed += used
+                self._decomp = None
+            else:
+                self._compressed += len(self._pending)
+                self._pending = b""
+            if out:
+                self._produced += len(out)
+                return out
+
+
+def read_members(
+    s3: Any, members: Sequence[Member], archive_sizes: dict[S3Uri, int] | None = None
+) -> Iterator[tuple[Member, bytes]]:
+    """All of ``members``, verified, archive by archive (see :func:`plan_reads`); an empty
+    object needs no read."""
+    for m in members:
+        if m.size == 0:
+            yield m, m.verify(b"")
+    for read in plan_reads([m for m in members if m.size], archive_sizes):
+        yield from fetch(s3, read)
