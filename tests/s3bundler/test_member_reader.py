@@ -73,13 +73,14 @@ def test_many_members_of_one_archive_are_coalesced(s3, archived):
 
 def test_most_of_an_archive_is_read_whole_once(s3, archived):
     members, data, compressed = archived
-    if compressed:
-        pytest.skip("a .tar.gz region read is already one open-ended GET")
     archive = next(iter(members.values())).archive
     size = s3.head_object(Bucket=archive.bucket, Key=archive.key)["ContentLength"]
     wanted = list(members.values())[::2] + list(members.values())[1::2][:100]
     reads = plan_reads(wanted, {archive: size})
-    assert [(r.start, r.end) for r in reads] == [(0, None)]
+    if compressed:  # open-ended reads from the first gzip member of each region
+        assert all(r.end is None for r in reads) and len(reads) <= 3
+    else:
+        assert [(r.start, r.end) for r in reads] == [(0, None)]
     got = dict((m.key, b) for m, b in read_members(s3, wanted, {archive: size}))
     assert got == {m.key: data[m.key] for m in wanted}
 
