@@ -64,6 +64,23 @@ class _Rows:
         row = self.first_row + index + 1
         return InputDataError(f"{self.source}: row {row}: {csv_name(field)} {what}: {value!r}")
 
+    def check_names(self, bucket: pa.Array | None, key: pa.Array, source_bucket: str) -> None:
+        """Every row names the report's bucket (``bucket``: the batch's own column, if it has
+        one) and a key: a row of another bucket would be archived from there as if it were the
+        report's, and an empty key makes its whole sub-manifest unreadable."""
+        if bucket is not None:
+            other = pc.invert(pc.fill_null(pc.equal(bucket, source_bucket), False))
+            if pc.any(other).as_py():
+                bad = pc.index(other, True).as_py()
+                raise InputDataError(
+                    f"{self.source}: row {self.first_row + bad + 1}: Bucket "
+                    f"{bucket[bad].as_py()!r} is not the manifest's sourceBucket {source_bucket!r}"
+                )
+        empty = pc.fill_null(pc.equal(key, ""), True)
+        if pc.any(empty).as_py():
+            bad = pc.index(empty, True).as_py()
+            raise self.fail(bad, "key", "is empty", key[bad].as_py())
+
 
 def _first_bad(values: Sequence[Any], ok: Callable[[Any], bool]) -> int:
     return next((i for i, v in enumerate(values) if not ok(v)), 0)
@@ -157,7 +174,7 @@ def normalize_csv(
             return pc.utf8_trim(col, '"') if raw_contains(col, b'"') else col
         return col
 
-    return _normalized(batch, source_bucket, convert)
+    return _normalized(batch, source_bucket, convert, rows)
 
 
 def normalize_typed(
@@ -184,15 +201,17 @@ def normalize_typed(
             col = pc.utf8_trim(col, '"')
         return col
 
-    return _normalized(table, source_bucket, convert)
+    return _normalized(table, source_bucket, convert, rows)
 
 
 def _normalized(
     batch: pa.RecordBatch | pa.Table,
     source_bucket: str,
     convert: Callable[[pa.Field, pa.Array], pa.Array],
+    rows: _Rows,
 ) -> pa.Table:
-    """Every NORMALIZED column: the batch's own, converted, or the default for an absent one."""
+    """Every NORMALIZED column: the batch's own, converted, or the default for an absent one;
+    checked to name the report's bucket and a key in every row (see :meth:`_Rows.check_names`)."""
     names = set(batch.schema.names)
     n = batch.num_rows
     out = {
@@ -201,6 +220,7 @@ def _normalized(
         else _absent(field, n, source_bucket)
         for field in NORMALIZED
     }
+    rows.check_names(out["bucket"] if "bucket" in names else None, out["key"], source_bucket)
     return pa.Table.from_pydict(out, schema=NORMALIZED)
 
 
