@@ -135,5 +135,6 @@ def test_a_row_of_another_bucket_is_refused(s3, bucket, out_bucket, fmt):
     rows[27]["Bucket"] = "someone-elses-bucket"
     uri = fx.put_inventory(s3, bucket, rows, fmt=fmt, files=3)
     last = fx.read_manifest_json(s3, uri)["files"][-1]["key"]
-    refused(s3, out_bucket, uri, 3, f"s3://{bucket}/{last}: row 8: Bucket "
-            "'someone-elses-bucket' is not the manifest's sourceBucket 'source-bucket'")  # fmt: skip
+    message = ("row 8: Bucket 'someone-elses-bucket' is not the manifest's sourceBucket "
+               "'source-bucket'")  # fmt: skip
+    refused(s3, out_bucket, uri, 3, f"s3://{bucket}/{last}: {message}")
