@@ -175,6 +175,7 @@ def _upload_submanifests(
     data_files.verify_all()
     run = _Run(manifest, data_files, options, writer)
     run.group()
+    run.check_accounting()
     writer.flush()
     return run, previous
 
@@ -248,6 +249,18 @@ class _Run:
         self.filter = RowFilter(options.filters, manifest.columns)
         self.grouper = Grouper(options.thresholds)
         self.progress = Progress(len(manifest.files), enabled=options.progress)
+        self.rows = 0  # rows read
+
+    def check_accounting(self) -> None:
+        """Every row read is in exactly one sub-manifest or counted as skipped (so the job
+        summary accounts for the whole inventory). True by construction; checked before
+        anything is published, so that a bug that loses rows fails loudly instead."""
+        skipped = sum(self.filter.skipped.values())
+        if self.rows != self.grouper.total_objects + skipped:
+            raise RuntimeError(
+                f"{self.manifest.uri}: {self.rows} rows read, but {self.grouper.total_objects} "
+                f"grouped and {skipped} skipped"
+            )
 
     def group(self) -> None:
         with self.progress, contextlib.closing(self._pieces()) as pieces:
@@ -265,6 +278,7 @@ class _Run:
         has_size = self.manifest.has("size")
         with Prefetch(self._tables()) as tables:
             for table in tables:
+                self.rows += table.num_rows
                 keep = self.filter.mask(table)
                 kept = table.num_rows if keep is None else keep.true_count
                 if not kept:

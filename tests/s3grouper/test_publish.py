@@ -12,8 +12,13 @@ import gzip
 import uuid
 from collections import Counter
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
+from s3grouper.cli import build_parser, options_from_args
+from s3grouper.filters import RowFilter
+from s3grouper.grouper import GrouperClients, run_grouper
 from s3jobs import inventory_report as fx
 from tests.helpers import run_cli
 from tests.s3grouper.support import (
@@ -189,3 +194,22 @@ def test_killed_while_publishing_then_rerun(s3, sqs, bucket, out_bucket, queue, 
     assert ever_indexed(s3, out_bucket) == dict.fromkeys(keys, 1), "published ones are kept"
     messages = [m["Key"] for m in drain(sqs, url)]
     assert sorted(messages) == sorted(keys), "the rerun sends every one, once"
+
+
+def test_a_row_lost_by_a_bug_fails_the_run_before_anything_is_published(
+    s3, bucket, out_bucket, monkeypatch
+):
+    real = RowFilter.mask
+
+    def lossy(self, table):  # drops each batch's first row without counting it as skipped
+        keep = real(self, table)
+        lose = pa.array([i > 0 for i in range(table.num_rows)])
+        return lose if keep is None else pc.and_(keep, lose)
+
+    monkeypatch.setattr(RowFilter, "mask", lossy)
+    uri = fx.put_inventory(s3, bucket, ROWS[:20], files=2)
+    args = ["-m", uri, "-b", out_bucket, "-c", "3", "--no-metrics"]
+    with pytest.raises(RuntimeError, match="20 rows read, but 18 grouped and 0 skipped"):
+        run_grouper(options_from_args(build_parser().parse_args(args)), GrouperClients(s3=s3))
+    assert objects(s3, out_bucket) == {}
+    assert open_uploads(s3, out_bucket) == []
