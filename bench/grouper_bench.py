@@ -8,9 +8,9 @@ wall seconds, rows/s, CPU and peak RSS of the s3grouper process, and the S3 requ
 numbers depend on the machine. The inventory is laid out as S3 does it (see
 s3jobs/inventory_report.py); keys are URL-encoded in CSV ('/' as %2F) as S3 writes them.
 
-The sub-manifest PUTs go to the endpoint's put sink (bench/endpoint/sinks.py: body checked against
-its CRC32, size and line count kept, not stored by moto), so moto's CPU per PUT on the shared
-cores is not what is measured. Every run is verified: the job summary accounts for every
+The sub-manifest uploads go to the endpoint's put sink (bench/endpoint/sinks.py: each body checked
+against its CRC32, size and line count kept, not stored by moto), so moto's CPU per request on
+the shared cores is not what is measured. Every run is verified: the job summary accounts for every
 inventory row (objects + skipped), and the sub-manifests the endpoint received hold exactly
 the summary's number of sub-manifests and, header lines aside, of rows.
 """
@@ -154,7 +154,9 @@ def grouper_case(
         "rows_per_s": round(rows / m.wall),
         "cpu_process": round(m.cpu, 3),
         "peak_rss_mib": round(m.peak_rss_mib, 1),
-        "put_requests": ops.get("PutObject", 0),  # sub-manifests + the job summary
+        # objects written: the sub-manifests (multipart uploads) + the job summary (a PUT)
+        "put_requests": ops.get("PutObject", 0) + ops.get("CompleteMultipartUpload", 0),
+        "s3_requests": sum(ops.values()),
         "requests": ops,
         "server_cpu": round(after["cpu_seconds"] - before["cpu_seconds"], 3),
         "put_sink": put_sink,
@@ -222,7 +224,8 @@ def main() -> None:
             print("   ", r["output"])
             print(f"{fmt}: {r['seconds']:.2f}s wall ({r['cpu_process']:.2f}s CPU), "
                   f"{r['rows_per_s']:,} rows/s, peak RSS {r['peak_rss_mib']:.0f} MiB, "
-                  f"{r['put_requests']} PUTs, server CPU {r['server_cpu']:.2f}s; verified "
+                  f"{r['put_requests']} objects written ({r['s3_requests']} S3 requests), "
+                  f"server CPU {r['server_cpu']:.2f}s; verified "
                   f"{r['submanifests']} sub-manifests, {r['objects']:,} rows")  # fmt: skip
 
 

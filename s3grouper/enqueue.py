@@ -1,6 +1,8 @@
 """Direct delivery: send sub-manifest locations to SQS as ``{"Bucket": .., "Key": ..}``.
 
-Only used with ``--queue``; otherwise the bucket's S3 event notification delivers them.
+Only used with ``--queue``, once the run has published all its sub-manifests (never before:
+no message may point at a sub-manifest of a run that fails); otherwise the bucket's S3 event
+notification delivers them as they are published.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def message_body(bucket: str, key: str) -> str:
 
 class QueueSender:
     """Buffers locations and sends them 10 per call, in order, from a background thread (so
-    the grouping does not wait for SQS); failed entries are retried, never dropped: if they
+    adding does not wait for SQS); failed entries are retried, never dropped: if they
     keep failing, AwsApiError names them, raised by the next ``add`` or by ``flush``.
     ``close`` (or leaving the context) abandons what was not sent yet."""
 

@@ -1,7 +1,10 @@
-"""The grouping run: inventory -> filtered rows -> sub-manifests (+ queue) -> job summary.
+"""The grouping run: inventory -> filtered rows -> sub-manifests, uploaded unpublished ->
+all published -> queue -> job summary.
 
 Order matters for "bad input writes nothing": everything that can be checked before writing
-(manifest, fields, output bucket, queue, previous run, data file checksums) is checked first.
+(manifest, fields, output bucket, queue, previous run, data file checksums) is checked first,
+and what can only be found while reading (malformed rows) is found before anything is
+published.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from typing import Any
 import pyarrow as pa
 
 from s3common import submanifest
-from s3common.errors import S3BundlerError
 from s3common.metrics import BYTES, COUNT, Metrics
 from s3common.prefetch import Prefetch
 from s3common.queues import resolve_queue_url
@@ -114,7 +116,12 @@ class GrouperClients:
 
 
 def run_grouper(options: GrouperOptions, clients: GrouperClients) -> GrouperResult:
-    """Run the whole grouping; raises S3BundlerError subclasses on every expected failure."""
+    """Run the whole grouping; raises S3BundlerError subclasses on every expected failure.
+
+    Nothing reaches a bundler before the whole run has succeeded: the sub-manifests are
+    uploaded unpublished (no object, no S3 event) and published together only once every row
+    was read and every one uploaded; only then are ``--queue`` messages sent, and the job
+    summary written last. A run that fails before publishing aborts its uploads."""
     clients.check(options)
     started = time.monotonic()
     return_freed_memory()
@@ -122,77 +129,73 @@ def run_grouper(options: GrouperOptions, clients: GrouperClients) -> GrouperResu
     options.filters.check_fields(manifest.columns, options.manifest)
 
     base = submanifest.base_name(options.manifest.key, options.output_name)
-    described = options.describe()
-    inventory = str(options.manifest)
     sender = None
     if options.queue:
         sender = QueueSender(clients.sqs, resolve_queue_url(clients.sqs, options.queue))
-    with sender if sender is not None else contextlib.nullcontext():
-        writer = SubmanifestWriter(
-            clients.s3,
-            options.bucket,
-            options.prefix,
-            base,
-            run_id(inventory, described),
-            force=options.force,
-            on_written=None if sender is None else (lambda key: sender.add(options.bucket, key)),
-        )
-        with writer:
-            run, previous = _write_submanifests(options, manifest, clients.s3, writer, sender)
+    run_identity = run_id(str(options.manifest), options.describe())
+    writer = SubmanifestWriter(
+        clients.s3, options.bucket, options.prefix, base, run_identity, force=options.force
+    )
+    with sender if sender is not None else contextlib.nullcontext(), writer:
+        run, previous = _upload_submanifests(options, manifest, clients.s3, writer)
+        writer.publish()
         deleted = writer.delete_stale(run.grouper.groups) if options.force else []
         if sender is not None:
+            # Without a finished job summary it cannot be known whether the sub-manifests a
+            # previous run published were sent: send them again.
+            for key in writer.announced(resend_kept=previous is None):
+                sender.add(options.bucket, key)
             sender.flush()
-        summary = JobSummary(
-            inventory=inventory,
-            source_bucket=manifest.source_bucket,
-            manifest_bucket=options.bucket,
-            manifest_prefix=options.prefix.strip("/"),
-            base_name=base,
-            options=described,
-            manifests=run.grouper.groups,
-            objects=run.grouper.total_objects,
-            bytes=run.grouper.total_bytes,
-            skipped=dict(run.filter.skipped),
-            created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        )
+        summary = _summary(options, manifest, base, run)
         writer.write_summary(summary, previous)
-        if options.metrics:
-            _publish(Metrics(clients.cloudwatch), summary, writer)
-        for note in _notes(manifest, run.filter):  # after the work, so errors stay one line
-            log.warning("%s: %s", manifest.uri, note)
-        return GrouperResult(
-            summary=summary,
-            summary_uri=S3Uri(options.bucket, writer.summary_key),
-            written=len(writer.written),
-            kept=len(writer.kept),
-            deleted=len(deleted),
-            seconds=time.monotonic() - started,
-        )
+    if options.metrics:
+        _publish(Metrics(clients.cloudwatch), summary, writer)
+    for note in _notes(manifest, run.filter):  # after the work, so errors stay one line
+        log.warning("%s: %s", manifest.uri, note)
+    return GrouperResult(
+        summary=summary,
+        summary_uri=S3Uri(options.bucket, writer.summary_key),
+        written=len(writer.written),
+        kept=len(writer.kept),
+        deleted=len(deleted),
+        seconds=time.monotonic() - started,
+    )
 
 
-def _write_submanifests(
-    options: GrouperOptions,
-    manifest: InventoryManifest,
-    s3: Any,
-    writer: SubmanifestWriter,
-    sender: QueueSender | None,
+def _upload_submanifests(
+    options: GrouperOptions, manifest: InventoryManifest, s3: Any, writer: SubmanifestWriter
 ) -> tuple[_Run, JobSummary | None]:
     """Check what can be checked before writing (output bucket, previous run, data file
-    checksums), then write the sub-manifests; a run that fails leaves no new ones behind.
-    Returns the run and the previous run's job summary, if any."""
+    checksums), then upload the sub-manifests, unpublished. Returns the run and the previous
+    run's job summary, if any."""
     writer.check_bucket()
     writer.scan()
     previous = writer.check_previous(str(options.manifest), options.describe())
     data_files = DataFiles(s3, manifest)
     data_files.verify_all()
-    run = _Run(manifest, data_files, options, writer, sender, resend=previous is None)
-    try:
-        run.group()
-        writer.flush()
-    except S3BundlerError:
-        writer.rollback()
-        raise
+    run = _Run(manifest, data_files, options, writer)
+    run.group()
+    run.check_accounting()
+    writer.flush()
     return run, previous
+
+
+def _summary(
+    options: GrouperOptions, manifest: InventoryManifest, base: str, run: _Run
+) -> JobSummary:
+    return JobSummary(
+        inventory=str(options.manifest),
+        source_bucket=manifest.source_bucket,
+        manifest_bucket=options.bucket,
+        manifest_prefix=options.prefix.strip("/"),
+        base_name=base,
+        options=options.describe(),
+        manifests=run.grouper.groups,
+        objects=run.grouper.total_objects,
+        bytes=run.grouper.total_bytes,
+        skipped=dict(run.filter.skipped),
+        created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    )
 
 
 def _publish(metrics: Metrics, summary: JobSummary, writer: SubmanifestWriter) -> None:
@@ -239,18 +242,25 @@ class _Run:
         data_files: DataFiles,
         options: GrouperOptions,
         writer: SubmanifestWriter,
-        sender: QueueSender | None,
-        resend: bool,
     ) -> None:
         self.manifest = manifest
         self.data_files = data_files
         self.writer = writer
-        self.sender = sender
-        # Without a finished job summary we cannot know existing sub-manifests were delivered.
-        self.resend = resend
         self.filter = RowFilter(options.filters, manifest.columns)
         self.grouper = Grouper(options.thresholds)
         self.progress = Progress(len(manifest.files), enabled=options.progress)
+        self.rows = 0  # rows read
+
+    def check_accounting(self) -> None:
+        """Every row read is in exactly one sub-manifest or counted as skipped (so the job
+        summary accounts for the whole inventory). True by construction; checked before
+        anything is published, so that a bug that loses rows fails loudly instead."""
+        skipped = sum(self.filter.skipped.values())
+        if self.rows != self.grouper.total_objects + skipped:
+            raise RuntimeError(
+                f"{self.manifest.uri}: {self.rows} rows read, but {self.grouper.total_objects} "
+                f"grouped and {skipped} skipped"
+            )
 
     def group(self) -> None:
         with self.progress, contextlib.closing(self._pieces()) as pieces:
@@ -258,9 +268,7 @@ class _Run:
                 if self.writer.exists(number):
                     for _ in parts:
                         pass
-                    key = self.writer.keep(number)
-                    if self.sender is not None and self.resend:
-                        self.sender.add(self.writer.bucket, key)
+                    self.writer.keep(number)
                     continue
                 self.writer.write(number, (chunk for _, chunk in parts))
 
@@ -270,6 +278,7 @@ class _Run:
         has_size = self.manifest.has("size")
         with Prefetch(self._tables()) as tables:
             for table in tables:
+                self.rows += table.num_rows
                 keep = self.filter.mask(table)
                 kept = table.num_rows if keep is None else keep.true_count
                 if not kept:

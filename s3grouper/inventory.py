@@ -106,9 +106,12 @@ def parse_manifest(data: bytes, uri: S3Uri) -> InventoryManifest:
     dest = raw.get("destinationBucket")
     data_bucket = bucket_from_arn_or_name(dest) if isinstance(dest, str) and dest else uri.bucket
     source = raw.get("sourceBucket")
+    if not isinstance(source, str) or not source:
+        # Every row must name it (s3grouper.readers), and it names the archives' folder.
+        raise InputDataError(f"{uri}: not an S3 Inventory manifest (no 'sourceBucket')")
     return InventoryManifest(
         uri=uri,
-        source_bucket=source if isinstance(source, str) else "",
+        source_bucket=source,
         data_bucket=data_bucket,
         file_format=file_format,
         columns=columns,

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
-from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,6 +19,7 @@ import pyarrow.csv as pcsv
 from s3common.errors import InputDataError
 from s3common.sizes import KiB
 from s3grouper.inventory import csv_name
+from s3grouper.keys import decode_keys, raw_contains
 
 TIMESTAMP = pa.timestamp("ms", "UTC")
 
@@ -53,66 +52,6 @@ CSV_BLOCKS_PER_BATCH = 16
 # 64K-row batches cost ~30 MiB more peak RSS, for no less CPU.
 TYPED_BATCH_ROWS = 32 * 1024
 
-_ESCAPE_RUN = re.compile(r"%[0-9A-F]{2}(?:%[0-9A-F]{2})*")  # a literal first: 3x faster scan
-_SAMPLE = 1000
-_MAX_ESCAPES = 64
-
-
-def raw_contains(col: pa.Array, *needles: bytes) -> bool:
-    """Whether any string of a string array holds any of ``needles`` (a fast pre-check that
-    scans the bytes with ``bytes.find`` instead of per-string kernels)."""
-    if col.type != pa.string():
-        return True
-    _validity, offsets, data = col.buffers()
-    if data is None or not len(col):
-        return False
-    bounds = memoryview(offsets).cast("i")
-    start, stop = bounds[col.offset], bounds[col.offset + len(col)]
-    raw = data.slice(start, stop - start).to_pybytes()
-    return any(raw.find(needle) >= 0 for needle in needles)
-
-
-def decode_keys(keys: pa.Array) -> pa.Array:
-    """URL-decode CSV inventory keys with ``unquote_plus`` semantics ('+' is a space).
-
-    Vectorized: '+', '%2F' and the escapes seen in a sample are replaced by pyarrow; keys still
-    holding an escape afterwards are finished by Python's ``unquote``."""
-    if raw_contains(keys, b"+"):
-        keys = pc.replace_substring(keys, "+", " ")
-    if not raw_contains(keys, b"%"):
-        return keys
-    keys = pc.replace_substring(keys, "%2F", "/")  # S3 encodes every '/'
-    for escape, char in _escapes_in(keys.slice(0, _SAMPLE).to_pylist()):
-        keys = pc.replace_substring(keys, escape, char)
-    if not raw_contains(keys, b"%"):
-        return keys
-    # Only '%25' should be left ('%' itself: decoded last, so it cannot start a false escape);
-    # keys with any other escape left are finished by Python ('+' are spaces already).
-    left = pc.fill_null(pc.match_substring(pc.replace_substring(keys, "%25", ""), "%"), False)
-    if not pc.any(left).as_py():
-        return pc.replace_substring(keys, "%25", "%")
-    rest = [unquote(k) for k in pc.filter(keys, left).to_pylist()]
-    decoded = pc.replace_with_mask(keys, left, pa.array(rest, pa.string()))
-    return pc.if_else(left, decoded, pc.replace_substring(keys, "%25", "%"))
-
-
-def _escapes_in(sample: Sequence[str]) -> list[tuple[str, str]]:
-    """(escape, character) for each whole character escaped in the sample, except '%' itself
-    (decoding ``%25`` early would make a '%' that looks like an escape)."""
-    found: dict[str, str] = {}
-    # Each distinct run once, in order of first appearance ('\n' ends a run: never in a run).
-    for run in dict.fromkeys(_ESCAPE_RUN.findall("\n".join(k for k in sample if k))):
-        try:
-            text = bytes.fromhex(run.replace("%", "")).decode("utf-8")
-        except ValueError:
-            continue
-        for char in text:
-            if char != "%":
-                found["".join(f"%{b:02X}" for b in char.encode("utf-8"))] = char
-        if len(found) >= _MAX_ESCAPES:
-            return list(found.items())
-    return list(found.items())
-
 
 class _Rows:
     """Where a batch sits in its data file, for error messages."""
@@ -124,6 +63,23 @@ class _Rows:
     def fail(self, index: int, field: str, what: str, value: object) -> InputDataError:
         row = self.first_row + index + 1
         return InputDataError(f"{self.source}: row {row}: {csv_name(field)} {what}: {value!r}")
+
+    def check_names(self, bucket: pa.Array | None, key: pa.Array, source_bucket: str) -> None:
+        """Every row names the report's bucket (``bucket``: the batch's own column, if it has
+        one) and a key: a row of another bucket would be archived from there as if it were the
+        report's, and an empty key makes its whole sub-manifest unreadable."""
+        if bucket is not None:
+            other = pc.invert(pc.fill_null(pc.equal(bucket, source_bucket), False))
+            if pc.any(other).as_py():
+                bad = pc.index(other, True).as_py()
+                raise InputDataError(
+                    f"{self.source}: row {self.first_row + bad + 1}: Bucket "
+                    f"{bucket[bad].as_py()!r} is not the manifest's sourceBucket {source_bucket!r}"
+                )
+        empty = pc.fill_null(pc.equal(key, ""), True)
+        if pc.any(empty).as_py():
+            bad = pc.index(empty, True).as_py()
+            raise self.fail(bad, "key", "is empty", key[bad].as_py())
 
 
 def _first_bad(values: Sequence[Any], ok: Callable[[Any], bool]) -> int:
@@ -218,7 +174,7 @@ def normalize_csv(
             return pc.utf8_trim(col, '"') if raw_contains(col, b'"') else col
         return col
 
-    return _normalized(batch, source_bucket, convert)
+    return _normalized(batch, source_bucket, convert, rows)
 
 
 def normalize_typed(
@@ -245,15 +201,17 @@ def normalize_typed(
             col = pc.utf8_trim(col, '"')
         return col
 
-    return _normalized(table, source_bucket, convert)
+    return _normalized(table, source_bucket, convert, rows)
 
 
 def _normalized(
     batch: pa.RecordBatch | pa.Table,
     source_bucket: str,
     convert: Callable[[pa.Field, pa.Array], pa.Array],
+    rows: _Rows,
 ) -> pa.Table:
-    """Every NORMALIZED column: the batch's own, converted, or the default for an absent one."""
+    """Every NORMALIZED column: the batch's own, converted, or the default for an absent one;
+    checked to name the report's bucket and a key in every row (see :meth:`_Rows.check_names`)."""
     names = set(batch.schema.names)
     n = batch.num_rows
     out = {
@@ -262,6 +220,7 @@ def _normalized(
         else _absent(field, n, source_bucket)
         for field in NORMALIZED
     }
+    rows.check_names(out["bucket"] if "bucket" in names else None, out["key"], source_bucket)
     return pa.Table.from_pydict(out, schema=NORMALIZED)
 
 

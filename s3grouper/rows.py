@@ -15,7 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from s3common.submanifest import COLUMNS
-from s3grouper.readers import column, raw_contains
+from s3grouper.keys import raw_contains
+from s3grouper.readers import column
 
 _NEEDS_QUOTES = r'[,"\r\n]'
 _NULL_TEXT = pa.scalar(None, pa.string())

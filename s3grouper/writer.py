@@ -1,4 +1,5 @@
-"""Writing sub-manifests and the job summary to S3, idempotently.
+"""Writing sub-manifests and the job summary to S3, idempotently, and publishing the
+sub-manifests only as a whole (see :class:`SubmanifestWriter`).
 
 Sub-manifests that already exist are left alone unless ``force``; each carries the run identity
 (a digest of the inventory URI and the options) as user metadata so a rerun can tell whether
@@ -7,20 +8,16 @@ they were made with the same options even when the job summary was never written
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import json
 import logging
 import re
-import tempfile
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 from s3common import submanifest
 from s3common.aws import AWS_ERRORS, NOT_FOUND_CODES, error_code, read_failed, write_failed
@@ -28,15 +25,15 @@ from s3common.errors import UsageError
 from s3common.s3uri import S3Uri
 from s3common.sizes import MiB
 from s3common.submanifest import JobSummary
+from s3grouper import uploads
+from s3grouper.uploads import PART_SIZE, Body, OpenUpload
 
 log = logging.getLogger(__name__)
 
 RUN_METADATA = "s3grouper-run"
-SPOOL_BYTES = 64 * MiB
-CONCURRENCY = 8  # uploads in flight: against S3 each PUT waits tens of ms
+CONCURRENCY = 8  # uploads in flight: against S3 each request waits tens of ms
 INFLIGHT_BYTES = 48 * MiB  # ... and at most this much of their bodies (or just one)
-PUT_LIMIT = 512 * MiB  # above this, a multipart upload
-CONTENT_TYPE = "text/csv; charset=utf-8"
+PUBLISH_CONCURRENCY = 16  # CompleteMultipartUpload requests in flight (the S3 client's pool)
 
 
 def run_id(inventory: str, options: dict[str, object]) -> str:
@@ -60,10 +57,15 @@ def option_changes(old: dict[str, object], new: dict[str, object]) -> list[str]:
 class SubmanifestWriter:
     """Sub-manifests ``<prefix>/<base>.<N>.index`` and ``<prefix>/<base>.job.json`` in a bucket.
 
-    Uploads run in the background, at most ``concurrency`` at a time and, beyond the first,
-    only while their bodies total at most ``inflight_bytes``, so memory stays bounded however
-    large the sub-manifests are; ``on_written(key)`` is called in the caller's thread, in
-    sub-manifest order, once each upload has completed. Use as a context manager."""
+    A sub-manifest is written in two steps. :meth:`write` uploads it in the background as a
+    multipart upload left open (:mod:`s3grouper.uploads`: no object yet, so no S3 event and
+    nothing to send); once the caller has written the last one, :meth:`publish` completes them
+    all. Leaving the context with an exception (or :meth:`rollback`) aborts the uploads not
+    published, so a run that fails leaves no sub-manifest behind that it did not publish.
+
+    Uploads run at most ``concurrency`` at a time and, beyond the first, only while their bodies
+    total at most ``inflight_bytes``, so memory stays bounded however large the sub-manifests
+    are. Use as a context manager."""
 
     def __init__(
         self,
@@ -75,7 +77,8 @@ class SubmanifestWriter:
         force: bool = False,
         concurrency: int = CONCURRENCY,
         inflight_bytes: int = INFLIGHT_BYTES,
-        on_written: Callable[[str], None] | None = None,
+        publish_concurrency: int = PUBLISH_CONCURRENCY,
+        part_size: int = PART_SIZE,
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
@@ -85,14 +88,16 @@ class SubmanifestWriter:
         self.force = force
         self.concurrency = concurrency
         self.inflight_bytes = inflight_bytes
-        self.on_written = on_written
+        self.publish_concurrency = publish_concurrency
+        self.part_size = part_size
         self.summary_key = submanifest.job_summary_key(prefix, base)
         self._listing: tuple[set[int], bool] | None = None  # see scan()
-        self.written: list[str] = []
-        self.kept: list[str] = []
+        self.written: list[int] = []  # numbers of the sub-manifests this run published
+        self.kept: list[int] = []  # numbers of those that existed and were left alone
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="upload")
-        self._inflight: deque[tuple[str, int, Future[None]]] = deque()
+        self._inflight: deque[tuple[int, int, Future[OpenUpload]]] = deque()
         self._inflight_size = 0  # bytes of the bodies in _inflight
+        self._staged: list[tuple[int, OpenUpload]] = []  # uploaded, not published, in order
 
     def __enter__(self) -> SubmanifestWriter:
         return self
@@ -103,7 +108,11 @@ class SubmanifestWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=exc is not None)
+        try:
+            if exc is not None:
+                self.rollback()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=exc is not None)
 
     def key(self, number: int) -> str:
         return submanifest.submanifest_key(self.prefix, self.base, number)
@@ -207,13 +216,13 @@ class SubmanifestWriter:
         return not self.force and number in self.existing
 
     def write(self, number: int, chunks: Iterable[Any]) -> str:
-        """Write sub-manifest ``number`` (header, then the encoded row ``chunks``) in the
-        background; return its key. Raises the error of an earlier upload, if any."""
-        self.scan()  # what existed before this run, not what it wrote (see rollback)
+        """Upload sub-manifest ``number`` (header, then the encoded row ``chunks``) in the
+        background, unpublished; return its key. Raises the error of an earlier upload, if any."""
+        self.scan()  # what existed before this run
         key = self.key(number)
-        spool, size, crc = self._spool(chunks)
-        self._inflight.append((key, size, self._pool.submit(self._upload, key, spool, size, crc)))
-        self._inflight_size += size
+        body = Body.spool(chunks, self.part_size)
+        self._inflight.append((number, body.size, self._pool.submit(self._upload, key, body)))
+        self._inflight_size += body.size
         self._collect(until_room=True)
         return key
 
@@ -221,94 +230,84 @@ class SubmanifestWriter:
         """Wait for every upload (raising the first failure)."""
         self._collect(until_room=False)
 
-    def _spool(self, chunks: Iterable[Any]) -> tuple[IO[bytes], int, int]:
-        """The body in a spool file (memory, or disk past SPOOL_BYTES), its size and CRC32."""
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b")  # noqa: SIM115
+    def _upload(self, key: str, body: Body) -> OpenUpload:
         try:
-            text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
-            submanifest.write_rows(text, ())  # the header, from the one definition
-            text.flush()
-            text.detach()
-            spool.seek(0)
-            crc = zlib.crc32(spool.read())
-            for chunk in chunks:
-                spool.write(chunk)
-                crc = zlib.crc32(chunk, crc)
-            size = spool.tell()
-            spool.seek(0)
-        except BaseException:
-            spool.close()
-            raise
-        return spool, size, crc  # type: ignore[return-value]
-
-    def _upload(self, key: str, spool: IO[bytes], size: int, crc: int) -> None:
-        try:
-            self._put(key, spool, size, crc)
+            return uploads.upload(self.s3, self.bucket, key, body, {RUN_METADATA: self.run})
         finally:
-            spool.close()
+            body.close()
 
     def _collect(self, until_room: bool) -> None:
-        """Hand completed uploads to ``on_written`` in order. Wait for the oldest while there
-        is no room for another upload (``until_room``), or until none is left."""
+        """Take completed uploads, in order. Wait for the oldest while there is no room for
+        another upload (``until_room``), or until none is left."""
         while self._inflight:
-            key, size, future = self._inflight[0]
+            number, size, future = self._inflight[0]
             if not future.done() and until_room and not self._full():
                 return
-            future.result()
+            upload = future.result()
             self._inflight.popleft()
             self._inflight_size -= size
-            self.written.append(key)
-            log.info("wrote %s", self.uri(key))
-            if self.on_written is not None:
-                self.on_written(key)
+            self._staged.append((number, upload))
+            log.info("uploaded %s (published when the run is complete)", upload.uri)
 
     def _full(self) -> bool:
         """No room for another upload: as many as allowed, or bodies over the byte budget."""
         n = len(self._inflight)
         return n >= self.concurrency or (n > 0 and self._inflight_size > self.inflight_bytes)
 
+    def publish(self) -> list[str]:
+        """Complete every upload, ``publish_concurrency`` at a time: each becomes its
+        sub-manifest object (and S3 sends its event). Call it once every sub-manifest of the
+        run is written. If some cannot be completed, the others still are: those are aborted
+        and the first failure is raised (a rerun publishes them). Returns the keys published."""
+        self.flush()
+        staged, self._staged = self._staged, []
+        failures = _each(
+            self.publish_concurrency, lambda u: uploads.complete(self.s3, u), [u for _, u in staged]
+        )
+        failed = []
+        for (number, upload), error in zip(staged, failures, strict=True):
+            if error is None:
+                self.written.append(number)
+            else:
+                failed.append((upload, error))
+        if failed:
+            _each(
+                self.publish_concurrency,
+                lambda u: uploads.abort(self.s3, u),
+                [u for u, _ in failed],
+            )
+            raise failed[0][1]
+        if staged:
+            log.info("published %d sub-manifests in %s", len(staged), self.uri(self.prefix))
+        return [self.key(n) for n, _ in staged]
+
     def rollback(self) -> list[str]:
-        """After a failed run: wait for uploads in flight, then delete every sub-manifest this
-        run created (ones that existed before are left as they are), so a run that fails half
-        way -- e.g. on a malformed row in a late data file -- leaves no new sub-manifests."""
-        for key, _size, future in self._inflight:
-            if future.exception() is None:
-                self.written.append(key)
+        """After a failure: abort every upload not published (uploads in flight first finish,
+        or are cancelled if not started), so the run leaves none of them behind: none was ever
+        an object. Returns their keys."""
+        for _number, _size, future in self._inflight:
+            future.cancel()
+        for number, _size, future in self._inflight:
+            try:
+                self._staged.append((number, future.result()))
+            except BaseException:  # cancelled, or failed (and aborted itself)
+                continue
         self._inflight.clear()
         self._inflight_size = 0
-        existing = {self.key(n) for n in self.existing}
-        removed = []
-        for key in self.written:
-            if key in existing:
-                continue
-            try:
-                self.s3.delete_object(Bucket=self.bucket, Key=key)
-            except AWS_ERRORS as exc:
-                log.debug("cannot remove %s: %s", self.uri(key), exc)
-                continue
-            removed.append(key)
-        return removed
+        staged, self._staged = self._staged, []
+        _each(self.publish_concurrency, lambda u: uploads.abort(self.s3, u), [u for _, u in staged])
+        return [self.key(n) for n, _ in staged]
 
     def keep(self, number: int) -> str:
-        key = self.key(number)
-        self.kept.append(key)
-        return key
+        """Sub-manifest ``number`` exists and is left as it is."""
+        self.kept.append(number)
+        return self.key(number)
 
-    def _put(self, key: str, body: Any, size: int, crc: int) -> None:
-        extra = {"ContentType": CONTENT_TYPE, "Metadata": {RUN_METADATA: self.run}}
-        try:
-            if size <= PUT_LIMIT:
-                # The CRC32, computed while spooling, goes in a header: S3 verifies the body
-                # against it, and botocore need not stream the body aws-chunked with a
-                # trailer (which cost ~1.5 ms of CPU per sub-manifest).
-                checksum = base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")
-                self.s3.put_object(
-                    Bucket=self.bucket, Key=key, Body=body, ChecksumCRC32=checksum, **extra
-                )
-            else:
-                self.s3.upload_fileobj(body, self.bucket, key, ExtraArgs=extra)
-        except AWS_ERRORS as exc:
-            raise write_failed(self.uri(key), exc) from None
+    def announced(self, resend_kept: bool) -> list[str]:
+        """The keys to send to a queue, in sub-manifest order: those this run published, and
+        with ``resend_kept`` also those it kept."""
+        numbers = sorted(self.written + self.kept) if resend_kept else self.written
+        return [self.key(n) for n in numbers]
 
     def delete_stale(self, count: int) -> list[str]:
         """With ``force``: remove sub-manifests numbered ``count`` and up (a previous grouping
@@ -344,3 +343,13 @@ def _same(a: JobSummary, b: JobSummary) -> bool:
     left.pop("created", None)
     right.pop("created", None)
     return left == right
+
+
+def _each(
+    workers: int, fn: Callable[[Any], object], items: list[Any]
+) -> list[BaseException | None]:
+    """Call ``fn`` on every item, ``workers`` at a time; each call's exception (or None)."""
+    if not items:
+        return []
+    with ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="publish") as pool:
+        return [future.exception() for future in [pool.submit(fn, item) for item in items]]

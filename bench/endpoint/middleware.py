@@ -20,14 +20,10 @@ from urllib.parse import parse_qs
 
 from bench.endpoint.operations import s3_operation
 from bench.endpoint.replay import Replay
-from bench.endpoint.sinks import MultipartSink, PutSink
+from bench.endpoint.sinks import MULTIPART_OPS, MultipartSink, PutSink
 from bench.endpoint.wsgi import WsgiApp, json_response, request_headers
 
 _CONDITIONAL = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
-
-_SINK_OPS = frozenset(
-    {"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload"}
-)
 
 
 class BenchMiddleware:
@@ -129,7 +125,7 @@ class BenchMiddleware:
         if self.latency > 0:
             time.sleep(self.latency)
         key = path.lstrip("/").partition("/")[2]
-        if bucket in self.sink_buckets and op in _SINK_OPS:
+        if bucket in self.sink_buckets and op in MULTIPART_OPS:
             return self.sink.handle(op, bucket, key, environ, start_response)
         if method not in ("GET", "HEAD"):
             self.replayer.forget(op, path, bucket)

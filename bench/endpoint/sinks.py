@@ -13,7 +13,10 @@ Put sink: for keys matching a pattern (``--put-sink 'bench-work/run-1/*.index'``
 glob on ``bucket/key``; or set at run time) the wrapper answers PutObject itself: it reads the
 body, checks its CRC32 (header or aws-chunked trailer), its Content-MD5 if sent, and its decoded
 length, and keeps size, newline count and CRC32 only (``counts()["put_sink_objects"]``); the
-ETag is the MD5 when Content-MD5 was sent (checked), else a random one. moto spends ~6 ms of
+ETag is the MD5 when Content-MD5 was sent (checked), else a random one. It answers the four
+multipart upload requests on those keys too, as the multipart sink does (s3grouper uploads its
+sub-manifests that way), keeping size, newline count, Content-Type and user metadata (no CRC32
+of the whole) once the upload completes. moto spends ~6 ms of
 CPU per sub-manifest PUT (XML, storage, the replay recording) on the cores the client being
 measured shares -- s3grouper's 222 sub-manifests per million rows made moto, not s3grouper,
 much of what was measured. A key held by the sink answers HeadObject (size, ETag = as above,
@@ -38,7 +41,17 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from bench.endpoint.chunked import crc32_b64, read_payload
-from bench.endpoint.wsgi import S3_NS, read_body, s3_error, xml_response
+from bench.endpoint.wsgi import S3_NS, read_body, request_headers, s3_error, xml_response
+
+#: The multipart upload requests the sinks answer.
+MULTIPART_OPS = frozenset(
+    {"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload"}
+)
+
+
+def _user_metadata(headers: dict[str, str]) -> dict[str, str]:
+    meta = "x-amz-meta-"
+    return {k[len(meta) :]: v for k, v in headers.items() if k.startswith(meta)}
 
 
 def _body_error(
@@ -57,11 +70,17 @@ def _body_error(
 class MultipartSink:
     """Multipart uploads that are checked and counted but not stored (see the module doc)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, on_complete: Callable[[str, dict[str, Any], str], None] | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._uploads: dict[str, dict[str, Any]] = {}
         self.objects: dict[str, int] = {}  # "bucket/key" -> size of completed uploads
         self.parts = 0
+        #: Called as ``on_complete("bucket/key", upload, etag)`` when an upload completes; with
+        #: it, each part's lines are counted too (``upload["lines"]``), and ``upload`` holds the
+        #: Content-Type and user metadata the upload was created with.
+        self.on_complete = on_complete
 
     def reset(self) -> None:
         """Forget the completed uploads and the part count (uploads in progress stay)."""
@@ -76,7 +95,7 @@ class MultipartSink:
         q = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         if op == "CreateMultipartUpload":
             read_body(environ)
-            return self._create(bucket, key, start)
+            return self._create(bucket, key, environ, start)
         upload_id = q.get("uploadId", [""])[0]
         upload = self._uploads.get(upload_id)
         if upload is None or upload["key"] != f"{bucket}/{key}":
@@ -91,10 +110,16 @@ class MultipartSink:
             return [b""]
         return self._complete(upload_id, upload, bucket, key, read_body(environ), start)
 
-    def _create(self, bucket: str, key: str, start: Callable[..., Any]) -> list[bytes]:
+    def _create(
+        self, bucket: str, key: str, environ: dict[str, Any], start: Callable[..., Any]
+    ) -> list[bytes]:
         upload_id = uuid.uuid4().hex
+        upload = {"key": f"{bucket}/{key}", "parts": {}, "lines": {}}
+        if self.on_complete is not None:
+            upload["content_type"] = environ.get("CONTENT_TYPE") or "binary/octet-stream"
+            upload["metadata"] = _user_metadata(request_headers(environ))
         with self._lock:
-            self._uploads[upload_id] = {"key": f"{bucket}/{key}", "parts": {}}
+            self._uploads[upload_id] = upload
         return xml_response(
             "200 OK",
             f'<InitiateMultipartUploadResult xmlns="{S3_NS}"><Bucket>{escape(bucket)}'
@@ -125,6 +150,8 @@ class MultipartSink:
             self._uploads.pop(upload_id, None)
             self.objects[upload["key"]] = sum(parts[n] for n in numbers)
         etag = f"{uuid.uuid4().hex}-{len(numbers)}"
+        if self.on_complete is not None:
+            self.on_complete(upload["key"], {**upload, "numbers": numbers}, f'"{etag}"')
         return xml_response(
             "200 OK",
             f'<CompleteMultipartUploadResult xmlns="{S3_NS}"><Location>/{escape(bucket)}/'
@@ -143,6 +170,8 @@ class MultipartSink:
             return s3_error(*error, start)
         with self._lock:
             upload["parts"][number] = len(data)
+            if self.on_complete is not None:
+                upload["lines"][number] = data.count(b"\n")
             self.parts += 1
         etag = f'"{uuid.uuid4().hex}"'
         start(
@@ -160,12 +189,14 @@ class PutSink:
         self.patterns: list[str] = list(patterns)
         #: "bucket/key" -> size, lines, crc32 (and, for HEAD, etag / content type / metadata)
         self.objects: dict[str, dict[str, Any]] = {}
+        self.multipart = MultipartSink(on_complete=self._completed)
 
     def clear(self) -> None:
         """Forget every pattern and every sunk object (moto's reset)."""
         with self._lock:
             self.patterns.clear()
             self.objects.clear()
+        self.multipart.reset()
 
     def set_pattern(self, pattern: str) -> list[str]:
         """Add ``pattern`` (``bucket/glob``), or with "" remove every pattern (keeping what was
@@ -180,7 +211,7 @@ class PutSink:
     def wants(self, op: str, bucket: str, key: str, query: str) -> bool:
         """Whether this request is the sink's to answer."""
         name = f"{bucket}/{key}"
-        if op == "PutObject":
+        if op == "PutObject" or op in MULTIPART_OPS:
             return any(fnmatch.fnmatchcase(name, p) for p in self.patterns)
         if op in ("HeadObject", "GetObject", "GetObjectRange", "DeleteObject"):
             return name in self.objects
@@ -204,6 +235,8 @@ class PutSink:
         name = f"{bucket}/{key}"
         if op == "PutObject":
             return self._put(name, environ, start)
+        if op in MULTIPART_OPS:
+            return self.multipart.handle(op, bucket, key, environ, start)
         read_body(environ)
         if op == "DeleteObject":
             with self._lock:
@@ -228,6 +261,21 @@ class PutSink:
             "NotImplemented", f"{name} is in the bench put sink: {what} is not supported", start
         )
 
+    def _completed(self, name: str, upload: dict[str, Any], etag: str) -> None:
+        """A multipart upload completed: it is kept like a PUT (no CRC32 of the whole)."""
+        obj = {
+            "size": sum(upload["parts"][n] for n in upload["numbers"]),
+            "lines": sum(upload["lines"][n] for n in upload["numbers"]),
+            "crc32": None,
+            "crc32_sent": False,
+            "etag": etag,
+            "content_type": upload["content_type"],
+            "metadata": upload["metadata"],
+            "modified": formatdate(usegmt=True),
+        }
+        with self._lock:
+            self.objects[name] = obj
+
     def _put(self, name: str, environ: dict[str, Any], start: Callable[..., Any]) -> list[bytes]:
         data, trailers, headers = read_payload(environ)
         checksums = {k: v for k, v in headers.items() if k.startswith("x-amz-checksum-")}
@@ -246,7 +294,6 @@ class PutSink:
             if content_md5 != base64.b64encode(md5.digest()).decode():
                 return s3_error("BadDigest", "Content-MD5 does not match the body", start)
             etag = f'"{md5.hexdigest()}"'
-        meta = "x-amz-meta-"
         obj = {
             "size": len(data),
             "lines": data.count(b"\n"),
@@ -254,7 +301,7 @@ class PutSink:
             "crc32_sent": bool(expected),
             "etag": etag,
             "content_type": environ.get("CONTENT_TYPE") or "binary/octet-stream",
-            "metadata": {k[len(meta) :]: v for k, v in headers.items() if k.startswith(meta)},
+            "metadata": _user_metadata(headers),
             "modified": formatdate(usegmt=True),
         }
         with self._lock:

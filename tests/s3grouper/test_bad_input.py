@@ -125,3 +125,16 @@ def test_malformed_row_late_in_the_inventory_leaves_nothing_written(s3, bucket, 
     result = grouper("-m", uri, "-b", out_bucket, "-c", "3")
     assert_error(result, 3, "row 2", "'x'")
     assert objects(s3, out_bucket) == {}, "the failed run must remove what it wrote"
+
+
+@pytest.mark.parametrize("fmt", ["CSV", "Parquet"])
+def test_a_row_of_another_bucket_is_refused(s3, bucket, out_bucket, fmt):
+    # Row 28 of 30 (row 8 of the last data file) names a bucket other than the report's: it
+    # would be archived from there. Found late, after sub-manifests of 3 rows were uploaded.
+    rows = [{"Key": f"k{n}", "Size": 1} for n in range(30)]
+    rows[27]["Bucket"] = "someone-elses-bucket"
+    uri = fx.put_inventory(s3, bucket, rows, fmt=fmt, files=3)
+    last = fx.read_manifest_json(s3, uri)["files"][-1]["key"]
+    message = ("row 8: Bucket 'someone-elses-bucket' is not the manifest's sourceBucket "
+               "'source-bucket'")  # fmt: skip
+    refused(s3, out_bucket, uri, 3, f"s3://{bucket}/{last}: {message}")

@@ -61,6 +61,37 @@ def test_sunk_put_is_checked_counted_and_answers_head(server, s3):
     assert "sinktest/run/a.job.json" not in server.counts()["put_sink_objects"]
 
 
+def test_sunk_multipart_upload_is_checked_counted_and_answers_head(server, s3):
+    body = b"header\nrow1\nrow2\n"
+    key = "run/m.0.index"
+    upload = s3.create_multipart_upload(
+        Bucket="sinktest", Key=key, ContentType="text/csv", Metadata={"m": "v"},
+        ChecksumAlgorithm="CRC32",
+    )["UploadId"]  # fmt: skip
+    with pytest.raises(botocore.exceptions.ClientError, match="BadDigest"):
+        server.client(retries={"max_attempts": 1}).upload_part(
+            Bucket="sinktest", Key=key, UploadId=upload, PartNumber=1, Body=body,
+            ChecksumCRC32=_crc(b"x"),
+        )  # fmt: skip
+    etag = s3.upload_part(
+        Bucket="sinktest", Key=key, UploadId=upload, PartNumber=1, Body=body,
+        ChecksumCRC32=_crc(body),
+    )["ETag"]  # fmt: skip
+    assert "sinktest/run/m.0.index" not in server.counts()["put_sink_objects"]  # not yet
+    s3.complete_multipart_upload(
+        Bucket="sinktest", Key=key, UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag, "ChecksumCRC32": _crc(body)}]},
+    )  # fmt: skip
+    sunk = server.counts()["put_sink_objects"]["sinktest/run/m.0.index"]
+    assert (sunk["size"], sunk["lines"]) == (len(body), 3)
+    head = s3.head_object(Bucket="sinktest", Key=key)
+    assert head["ContentLength"] == len(body) and head["Metadata"] == {"m": "v"}
+    assert head["ContentType"] == "text/csv"
+    aborted = s3.create_multipart_upload(Bucket="sinktest", Key="run/m.1.index")["UploadId"]
+    s3.abort_multipart_upload(Bucket="sinktest", Key="run/m.1.index", UploadId=aborted)
+    assert "sinktest/run/m.1.index" not in server.counts()["put_sink_objects"]
+
+
 def test_sunk_put_with_a_wrong_checksum_is_refused(server, s3):
     s3 = server.client(retries={"max_attempts": 1})  # botocore retries BadDigest
     body = b"header\nrow\n"

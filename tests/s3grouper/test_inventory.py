@@ -76,6 +76,8 @@ def test_unknown_csv_field_is_kept_in_snake_case():
         (b"not json {", "not JSON"),
         (b"[1, 2]", "expected a JSON object"),
         (manifest(files=None), "no 'files'"),
+        (manifest(sourceBucket=None), "no 'sourceBucket'"),
+        (manifest(sourceBucket=""), "no 'sourceBucket'"),
         (manifest(fileSchema=None), "no 'fileSchema'"),
         (manifest(fileFormat="Avro"), "unknown fileFormat 'Avro'"),
         (manifest(fileSchema="Bucket, Size"), "no Key field"),

@@ -18,7 +18,7 @@ KEYS = ["plain", "with space", "plus+sign", "pct%41", "a/b/c", "comma,here", 'q"
 
 def columns_for(fmt, fields):
     schema = fx.file_schema(fmt, fields)
-    manifest = {"fileFormat": fmt, "fileSchema": schema, "files": []}
+    manifest = {"sourceBucket": "src", "fileFormat": fmt, "fileSchema": schema, "files": []}
     import json
 
     return parse_manifest(json.dumps(manifest).encode(), S3Uri("b", "m.json")).columns
@@ -139,7 +139,7 @@ def read_csv(tmp_path):
     def read(body, columns=("bucket", "key", "size")):
         path = tmp_path / "x.csv.gz"
         path.write_bytes(body)
-        return list(readers.read_csv(str(path), columns, "src", "s3://inv/data/x.csv.gz"))
+        return list(readers.read_csv(str(path), columns, "b", "s3://inv/data/x.csv.gz"))
 
     return read
 
@@ -239,3 +239,44 @@ def test_cells_off_the_usual_shape_still_parse(read_csv):
         datetime(2024, 1, 31, 12, tzinfo=UTC), datetime(2024, 1, 31, 12, 0, 0, 500000, tzinfo=UTC),
         None]  # fmt: skip
     assert table.column("e_tag").to_pylist() == ["e1", "e2", "e3"]
+
+
+# --- every row names the report's bucket and a key -------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["CSV", "ORC", "Parquet"])
+def test_a_row_of_another_bucket_is_refused_naming_row_and_buckets(fmt, tmp_path):
+    rows = [{"Key": "a"}, {"Key": "b"}, {"Key": "c", "Bucket": "other-bucket"}]
+    with pytest.raises(InputDataError) as info:
+        read(fmt, rows, fx.DEFAULT_FIELDS, tmp_path)
+    assert str(info.value) == (
+        "s3://b/d: row 3: Bucket 'other-bucket' is not the manifest's sourceBucket 'src'"
+    )
+
+
+def test_the_bucket_check_counts_rows_across_batches(read_csv, monkeypatch):
+    lines = [f'"b","k{i}","{i}"\n' for i in range(200)]
+    lines[170] = '"c","k170","1"\n'
+    monkeypatch.setattr(readers, "CSV_BLOCK_SIZE", 256)
+    monkeypatch.setattr(readers, "CSV_BLOCKS_PER_BATCH", 3)
+    with pytest.raises(InputDataError, match=r"row 171: Bucket 'c' is not .* sourceBucket 'b'"):
+        read_csv(csv_body(lines))
+
+
+def test_an_empty_bucket_cell_is_another_bucket(read_csv):
+    with pytest.raises(InputDataError, match=r"row 2: Bucket '' is not"):
+        read_csv(csv_body(['"b","k1","1"\n', '"","k2","1"\n']))
+
+
+def test_without_a_bucket_column_rows_are_the_report_bucket(read_csv):
+    table = read_csv(csv_body(['"k1","1"\n']), ("key", "size"))[0]
+    assert table.column("bucket").to_pylist() == ["b"]
+
+
+def test_an_empty_key_is_refused(read_csv, tmp_path):
+    with pytest.raises(InputDataError, match=r"x\.csv\.gz: row 2: Key is empty: ''"):
+        read_csv(csv_body(['"b","k1","1"\n', '"b","","1"\n']))
+    path = tmp_path / "nullkey.parquet"
+    pq.write_table(pa.table({"key": ["a", None], "size": [1, 2]}), path)
+    with pytest.raises(InputDataError, match=r"row 2: Key is empty: None"):
+        list(readers.read_parquet(str(path), ("key", "size"), "src", "s3://inv/x"))
