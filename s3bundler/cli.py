@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from s3bundler import commands
 from s3bundler.archiver import BundlerConfig
-from s3bundler.commands import COMMANDS, usage_lines
 from s3bundler.fetched import GET_CLIENTS
 from s3bundler.fetchers import make_fetcher
 from s3bundler.outage import DEFAULT_LIMIT
@@ -52,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
             "above --maxsize server-side, and list every object that could not be archived in a\n"
             "DLQ index. Takes manifests from an SQS queue (-q) or one manifest (-m)."
         ),
-        epilog=EPILOG.format(commands=usage_lines()),
+        epilog=EPILOG.format(commands=_command_lines()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_source_and_output(p)
@@ -66,6 +64,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     p.add_argument("-d", "--debug", action="store_true", help="log everything, incl. botocore")
     return p
+
+
+#: The commands of ``s3bundler COMMAND`` (package s3restore) and one line of help each.
+COMMANDS = {
+    "ls": "list an archive's members from its index, without reading the archive",
+    "find": "say where an object went: archive and offsets, copy, or DLQ reason",
+    "restore": "get objects back into S3 or to local files, reading only the bytes needed",
+    "extract": "extract a whole archive (or a prefix of it) into S3 or a local directory",
+    "verify": "read an archive once and check every member against its index",
+    "catalog": "catalog maintenance: rebuild the catalog of archives written before it",
+    "reconcile": "account for every object a job selected: archived, copied, or in a DLQ",
+}
+
+
+def _command_lines() -> str:
+    width = max(len(n) for n in COMMANDS)
+    return "\n".join(f"  s3bundler {n:<{width}}  {h}" for n, h in COMMANDS.items())
 
 
 def _add_source_and_output(p: argparse.ArgumentParser) -> None:
@@ -182,7 +197,9 @@ def config_from_args(args: argparse.Namespace) -> BundlerConfig:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMMANDS:
-        return commands.main(argv[0], argv[1:])
+        from s3restore.commands import main as command_main  # the get-back side
+
+        return command_main(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.concurrency < 1:

@@ -1,8 +1,8 @@
-"""``s3bundler <command>``: getting objects back and proving a job complete.
+"""``s3bundler COMMAND``: getting objects back and proving a job complete.
 
-``s3bundler -q/-m`` is the worker (s3bundler/cli.py); the words below are commands. Each is a
-module here with ``build_parser()`` and ``run(args) -> int``; they share the options and the
-exit codes below.
+``s3bundler -q/-m`` is the worker (s3bundler/cli.py, which lists the commands and hands them
+here). Each command is a module of this package with ``build_parser()`` and
+``run(args) -> int``; they share the options and the exit codes below.
 """
 
 from __future__ import annotations
@@ -16,17 +16,6 @@ from typing import Any
 
 from s3common.aws import make_client, make_session
 from s3common.cli import configure_logging, run
-
-#: command -> one line of help
-COMMANDS = {
-    "ls": "list an archive's members from its index, without reading the archive",
-    "find": "say where an object went: archive and offsets, copy, or DLQ reason",
-    "restore": "get objects back into S3 or to local files, reading only the bytes needed",
-    "extract": "extract a whole archive (or a prefix of it) into S3 or a local directory",
-    "verify": "read an archive once and check every member against its index",
-    "catalog": "catalog maintenance: rebuild the catalog of archives written before it",
-    "reconcile": "account for every object a job selected: archived, copied, or in a DLQ",
-}
 
 EXIT_CODES = (
     "exit codes: 0 ok, 1 check failed (verify/reconcile found problems), 2 usage, 3 bad input "
@@ -58,7 +47,7 @@ def clients(args: argparse.Namespace, concurrency: int = 16) -> tuple[Any, Any]:
 
 
 def main(name: str, argv: Sequence[str]) -> int:
-    module: Any = importlib.import_module(f"s3bundler.commands.{name}")
+    module: Any = importlib.import_module(f"s3restore.commands.{name}")
     args = module.build_parser().parse_args(list(argv))
     configure_logging(args.verbose, args.debug)
     code = run(f"s3bundler {name}", lambda: module.run(args))
@@ -68,8 +57,3 @@ def main(name: str, argv: Sequence[str]) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def usage_lines() -> str:
-    width = max(len(n) for n in COMMANDS)
-    return "\n".join(f"  s3bundler {n:<{width}}  {h}" for n, h in COMMANDS.items())

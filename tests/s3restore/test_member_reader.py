@@ -9,15 +9,15 @@ import pytest
 
 from s3bundler.archiver import BundlerConfig, ManifestJob
 from s3bundler.index import read_index
-from s3bundler.member_reader import (
+from s3common.s3uri import S3Uri
+from s3common.submanifest import ManifestEntry
+from s3restore.member_reader import (
     CorruptMember,
     Member,
     fetch,
     plan_reads,
     read_members,
 )
-from s3common.s3uri import S3Uri
-from s3common.submanifest import ManifestEntry
 from tests.s3bundler.sources import get_bytes, put_manifest, seed
 
 
