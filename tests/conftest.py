@@ -44,3 +44,12 @@ def bucket(s3) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture()
+def buckets(s3, bucket):
+    """(source, archive, manifests) buckets."""
+    names = (bucket, bucket + "-arch", bucket + "-man")
+    for name in names[1:]:
+        s3.create_bucket(Bucket=name)
+    return names
