@@ -7,8 +7,9 @@ groups whose ``key`` statistics can hold the key are read -- concurrently across
 
 from __future__ import annotations
 
+import bisect
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -85,10 +86,40 @@ class Catalog:
             rows = [row | {"bucket": bucket} for part in found for row in part]
         return rows
 
+    def find_many(self, bucket: str, keys: Iterable[str]) -> list[dict[str, Any]]:
+        """Every catalog row of any of ``keys`` in ``bucket``: each file's footer is read
+        once, and only the row groups whose key range holds one of the keys."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return []
+        files = self.files(bucket)
+        self.stats.files += len(files)
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="catalog") as pool:
+            found = pool.map(lambda f: self._find_keys_in(f, wanted), files)
+            return [row | {"bucket": bucket} for part in found for row in part]
+
+    def _find_keys_in(self, info: CatalogFileInfo, wanted: list[str]) -> list[dict[str, Any]]:
+        parquet = self._open(info)
+        meta = parquet.metadata
+        column = parquet.schema_arrow.get_field_index("key")
+        keys = pa.array(wanted, pa.string())
+        rows: list[dict[str, Any]] = []
+        for group in range(meta.num_row_groups):
+            stats = meta.row_group(group).column(column).statistics
+            if stats is not None and stats.has_min_max:
+                first = bisect.bisect_left(wanted, stats.min)
+                if first == len(wanted) or wanted[first] > stats.max:
+                    continue
+            table = parquet.read_row_group(group)
+            self.stats.row_groups_read += 1
+            self.stats.bytes_read += meta.row_group(group).total_byte_size
+            rows.extend(table.filter(pc.is_in(table.column("key"), value_set=keys)).to_pylist())
+        return rows
+
     def _open(self, info: CatalogFileInfo) -> pq.ParquetFile:
         path = f"{info.uri.bucket}/{info.uri.key}"
         try:
-            handle = self.fs.open_input_file(pafs.FileInfo(path, size=info.size))
+            handle = self.fs.open_input_file(path)
             return pq.ParquetFile(handle)
         except (OSError, pa.ArrowInvalid) as exc:
             raise InputDataError(f"{info.uri}: not a readable catalog file: {exc}") from exc

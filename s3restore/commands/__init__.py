@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ def parser(name: str, description: str, examples: str) -> argparse.ArgumentParse
     """A command's parser with the shared options (region, profile, verbosity)."""
     p = argparse.ArgumentParser(
         prog=f"s3bundler {name}",
-        description=description,
+        description=textwrap.fill(description, 90),
         epilog=f"examples:\n{examples}\n\n{EXIT_CODES}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,0 +1,119 @@
+"""``s3bundler restore``: get objects back into S3 or to local files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from s3common.errors import UsageError
+from s3common.requests import RequestCounter
+from s3common.s3uri import parse_s3_uri, s3_uri_arg
+from s3restore.catalog_search import Catalog
+from s3restore.commands import clients, parser
+from s3restore.locate import Wanted, locate, read_list
+from s3restore.restore import RestoreOptions, restore
+from s3restore.targets import FileDestination, S3Destination
+
+EXAMPLES = """\
+  s3bundler restore s3://photos/2024/a.jpg --catalog s3://arch/archives --to s3://scratch/back/
+  s3bundler restore s3://photos/2024/a.jpg --catalog s3://arch/archives -o a.jpg
+  s3bundler restore s3://photos/2024/a.jpg --catalog s3://arch/archives -o - | file -
+  s3bundler restore s3://photos/2024/a.jpg --catalog s3://arch/archives --in-place
+  s3bundler restore --from-list wanted.csv --catalog s3://arch/archives -o ./restored
+  s3bundler restore --from-list wanted.csv --catalog s3://arch/archives --to s3://b/p/ \\
+      --tier Bulk --days 3 --wait          # archives in GLACIER/DEEP_ARCHIVE"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = parser(
+        "restore",
+        "Get archived objects back -- into S3 with their metadata, content type, headers and "
+        "tags, or to local files -- reading only the bytes needed and verifying every object "
+        "(MD5, CRC32C) before it is written. From a .tar into S3 the copy is server-side.",
+        EXAMPLES,
+    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("object", nargs="?", type=s3_uri_arg, metavar="s3://SRC_BUCKET/KEY")
+    what.add_argument("--from-list", metavar="FILE", help="CSV of bucket,key[,version_id] rows")
+    p.add_argument("--version-id", help="with one object: this version")
+    p.add_argument("--catalog", required=True, metavar="s3://ARCHIVE_BUCKET/PREFIX")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--to", metavar="s3://DEST/PREFIX/", help="restore to PREFIX + key")
+    where.add_argument("--in-place", action="store_true", help="restore to the original key")
+    where.add_argument("-o", "--output", metavar="FILE|DIR|-", help="local file (or DIR, or -)")
+    p.add_argument("--overwrite", action="store_true", help="replace what exists")
+    p.add_argument(
+        "--client-side",
+        action="store_true",
+        help="from a .tar into S3: read and PUT instead of a server-side copy",
+    )
+    p.add_argument(
+        "--tier",
+        default="Standard",
+        choices=["Expedited", "Standard", "Bulk"],
+        help="S3 restore tier for archives in GLACIER/DEEP_ARCHIVE (default: Standard)",
+    )
+    p.add_argument("--days", type=int, default=7, help="days a restored archive stays readable")
+    p.add_argument("--wait", action="store_true", help="wait for cold archives, then restore")
+    p.add_argument("--poll", type=float, default=60.0, metavar="SECONDS", help="with --wait")
+    p.add_argument("--concurrency", type=int, default=16, metavar="N")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    wanted = _wanted(args)
+    session, s3 = clients(args, args.concurrency)
+    counter = RequestCounter()
+    counter.attach(s3)
+    catalog = Catalog(session, s3, parse_s3_uri(args.catalog, require_key=False))
+    located = locate(catalog, wanted)
+    options = RestoreOptions(
+        dest=_destination(args, s3, many=len(wanted) > 1),
+        client_side=args.client_side,
+        days=args.days,
+        tier=args.tier,
+        wait=args.wait,
+        poll_seconds=args.poll,
+        concurrency=args.concurrency,
+    )
+    with tqdm(total=len(wanted), unit="obj", disable=args.no_progress or len(wanted) < 2,
+              file=sys.stderr) as bar:  # fmt: skip
+        result = restore(s3, located, options, bar.update)
+    for item, exc in result.failures[:50]:
+        print(f"s3bundler restore: {item}: {exc}", file=sys.stderr)
+    if len(result.failures) > 50:
+        print(f"s3bundler restore: ... and {len(result.failures) - 50} more", file=sys.stderr)
+    how = ", ".join(f"{n} by {k}" for k, n in sorted(result.verified.items())) or "-"
+    print(
+        f"restored {result.restored} of {len(wanted)} objects ({result.bytes} bytes; verified "
+        f"{how}); requests: {counter.line()}",
+        file=sys.stderr,
+    )
+    return result.exit_code
+
+
+def _wanted(args: argparse.Namespace) -> list[Wanted]:
+    if args.from_list:
+        if args.version_id:
+            raise UsageError("--version-id goes with one object, not --from-list")
+        try:
+            text = Path(args.from_list).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{args.from_list}: {exc.strerror or exc}") from None
+        return read_list(text, args.from_list)
+    return [Wanted(args.object.bucket, args.object.key, args.version_id)]
+
+
+def _destination(
+    args: argparse.Namespace, s3: object, many: bool
+) -> S3Destination | FileDestination:
+    if args.output:
+        into_directory = many or Path(args.output).is_dir()
+        return FileDestination(args.output, into_directory, args.overwrite)
+    if args.in_place:
+        return S3Destination(s3, None, args.overwrite)
+    prefix = parse_s3_uri(args.to, require_key=False)
+    return S3Destination(s3, prefix, args.overwrite)
