@@ -49,9 +49,17 @@ class World:
         self.workers.append(w)
         return w
 
-    def fleet(self, queue_url: str, *extra: str, size: int = 1, idle_exit: float = 4) -> Fleet:
+    def fleet(
+        self,
+        queue_url: str,
+        *extra: str,
+        size: int = 1,
+        idle_exit: float = 4,
+        env: dict[str, str] | None = None,
+    ) -> Fleet:
+        """``size`` workers (``env``: added to their environment)."""
         args = self.worker_args(queue_url, *extra, idle_exit=idle_exit)
-        fleet = Fleet(args, self.server.env(), size=size)
+        fleet = Fleet(args, {**self.server.env(), **(env or {})}, size=size)
         self.fleets.append(fleet)
         return fleet
 

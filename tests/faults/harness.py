@@ -18,6 +18,28 @@ from typing import Any
 from s3common.s3uri import S3Uri
 
 
+class GoodMessagesDeadLettered(AssertionError):
+    """Messages naming good sub-manifests ended in the SQS dead-letter queue."""
+
+
+def assert_no_dead_letters(sqs: Any, dead_url: str, log: str = "") -> None:
+    dead = drain_bodies(sqs, dead_url)
+    if dead:
+        raise GoodMessagesDeadLettered(f"{len(dead)} message(s) dead-lettered: {dead}\n{log}")
+
+
+class UndocumentedExit(AssertionError):
+    """A worker ended with an exit code it does not document, or with a traceback."""
+
+
+def assert_exits(workers: Sequence[Worker], allowed: set[int]) -> None:
+    """Every worker exited with one of ``allowed`` and printed no traceback."""
+    bad = [w for w in workers if w.returncode not in allowed or "Traceback" in w.log]
+    if bad:
+        detail = "\n".join(f"--- {w.name} (exit {w.returncode})\n{w.log}" for w in bad)
+        raise UndocumentedExit(f"{len(bad)} worker(s) exited otherwise than {allowed}:\n{detail}")
+
+
 class Worker:
     """One worker process; ``lines`` is its stderr so far."""
 
