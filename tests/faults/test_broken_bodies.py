@@ -65,10 +65,12 @@ def test_cut_bodies_are_resumed_byte_exact(world):
 )
 def test_corrupted_resumed_range_never_archived_silently(world):
     corrupt = {"kind": "corrupt", "operation": "GetObject", "bucket": world.source, "range": True}
-    ds, _fleet = _run(world, corrupt)
+    ds, fleet = _run(world, corrupt)
     for key, (_, ranged) in _resumes(world, ds).items():
         assert ranged, f"{key} was not resumed"
     assert world.server.requests(fault="corrupt"), "no resumed range was corrupted"
+    for line in fleet.events("object_failed"):
+        print(line)
     (placed,) = world.check(ds)
     # Reached once the hole is fixed: every corrupted object is in the DLQ index.
     assert set(placed.reasons().values()) <= {"ChecksumMismatch", "Changed"}
