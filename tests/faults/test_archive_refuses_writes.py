@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.faults.dataset import Shape
-from tests.faults.harness import UndocumentedExit, assert_exits
+from tests.faults.harness import assert_exits
 
 WRITES = ["PutObject", "UploadPart", "CompleteMultipartUpload"]
 
@@ -45,14 +45,6 @@ def test_archive_bucket_refuses_writes_then_recovers(world, status, code):
     _check(world, ds, queues)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UndocumentedExit,
-    reason="bug (not in the list): when AbortMultipartUpload is refused too, "
-    "MultipartWriter.abort() re-raises the botocore error from __exit__, hiding the "
-    "UploadError: the worker dies with a traceback and exit 1 instead of 4, and the upload "
-    "stays open",
-)
 def test_archive_bucket_refusing_aborts_too(world):
     rule = {"operation": [*WRITES, "AbortMultipartUpload"], "status": 403, "code": "AccessDenied"}
     ds, queues, fleet = _refuse_mid_run(world, {**rule, "stop": 4.0})

@@ -7,11 +7,8 @@ The third is a single PUT (plain MD5 ETag)."""
 
 from __future__ import annotations
 
-import pytest
-
 from s3common.sizes import MiB
 from tests.faults.dataset import Shape
-from tests.faults.invariant import WrongBytes
 
 SHAPE = Shape(small=20, streamed_multipart=2, streamed_single=1, missing=0)
 
@@ -56,13 +53,6 @@ def test_cut_bodies_are_resumed_byte_exact(world):
     assert {r.key for r in placed.index} >= set(ds.keys("m0/streamed/"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=WrongBytes,
-    reason="hole 1: a corrupted resumed range of a multipart-uploaded object (ETag not an "
-    "MD5, no full-object checksum) is archived silently: the invariant finds its archive "
-    "bytes differ from the source (the single-part object is caught: DLQ ChecksumMismatch)",
-)
 def test_corrupted_resumed_range_never_archived_silently(world):
     corrupt = {"kind": "corrupt", "operation": "GetObject", "bucket": world.source, "range": True}
     ds, fleet = _run(world, corrupt)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.dataset import Shape
-from tests.faults.harness import GoodMessagesDeadLettered, assert_no_dead_letters, drain_bodies
+from tests.faults.harness import assert_no_dead_letters, drain_bodies
 
 #: Length of the S3 outage scenario; about a minute in production terms, ~25 s in CI.
 OUTAGE_SECONDS = float(os.environ.get("S3BUNDLER_FAULTS_OUTAGE_SECONDS", "25"))
@@ -95,14 +95,6 @@ def test_s3_outage_during_a_queue_run(world):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=GoodMessagesDeadLettered,
-    reason="hole 3: an S3 outage longer than the retries makes good messages poison: the "
-    "unreadable sub-manifest is taken for a poison message (ManifestUnreadable -> "
-    "message_failed reason=PoisonMessage) and the redrive policy moves good messages to the "
-    "SQS dead-letter queue",
-)
 def test_s3_outage_longer_than_the_retries(world):
     """The same outage with the workers' botocore backoff compressed 20x
     (compressed_backoff/sitecustomize.py): their retries run out within seconds, as real

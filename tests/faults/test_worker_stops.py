@@ -6,10 +6,7 @@ from __future__ import annotations
 import signal
 import time
 
-import pytest
-
 from tests.faults.dataset import Shape
-from tests.faults.invariant import OpenUploads
 
 SLOW_GETS = {"kind": "latency", "ms": 40, "operation": "GetObject"}
 
@@ -34,13 +31,6 @@ def _stop_mid_manifest(world, sig: int):
     return ds, first, rc, fleet
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OpenUploads,
-    reason="hole 2: kill -9 mid-manifest leaves the killed worker's archive multipart upload "
-    "open in the archive bucket after another worker has completed the manifest "
-    "(1 open upload of the .tar key)",
-)
 def test_kill_9_mid_manifest_then_another_worker_finishes(world):
     ds, _first, rc, fleet = _stop_mid_manifest(world, signal.SIGKILL)
     assert rc == -signal.SIGKILL
