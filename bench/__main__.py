@@ -26,6 +26,7 @@ from bench.bundler_bench import ARCHIVE_BUCKET, BundlerBench, Settings
 from bench.bundler_scenarios import Scenario, bundler_scenarios
 from bench.endpoint.process import BenchServer
 from bench.grouper_bench import grouper_case
+from bench.restore_bench import find_case, restore_cases, restore_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,8 +68,15 @@ def machine() -> dict[str, Any]:
     }
 
 
+GET_BACK = {
+    "find": "s3bundler find among 1,000,000 catalogued objects (--quick: 200,000)",
+    "restore": "s3bundler restore of 1,000 x 4 KiB objects of one archive, three paths",
+}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     names = [s.name for s in bundler_scenarios()] + list(grouper_cases(False, None))
+    names += list(GET_BACK)
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description=__doc__.splitlines()[0],
@@ -126,6 +134,8 @@ def run(
     replay: bool = True,
     tls: bool = True,
     sink: bool = True,
+    get_back: tuple[str, ...] = (),
+    quick: bool = False,
 ) -> dict[str, Any]:
     """Run bundler scenarios and grouper cases (scenario, format, rows) on one endpoint."""
     started = time.monotonic()
@@ -153,6 +163,11 @@ def run(
                 )
                 grows.append(g)
                 server.reset_state()
+        found = restored = None
+        if "find" in get_back:
+            found = find_case(server, 200_000 if quick else 1_000_000, log)
+        if "restore" in get_back:
+            restored = restore_cases(server, 300 if quick else 1000, log)
     return {
         "machine": machine(),
         "settings": {
@@ -167,6 +182,8 @@ def run(
         "startup": bench.startup,
         "bundler": rows,
         "grouper": grows,
+        "find": found,
+        "restore": restored,
         "targets": report.targets(rows, grows),
         "total_seconds": round(time.monotonic() - started, 1),
     }
@@ -180,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{sc.name:16} {sc.about}")
         for name, cases in grouper_cases(args.quick, args.grouper_rows).items():
             print(f"{name:16} s3grouper on " + " and ".join(f"{n:,}-row {f}" for f, n in cases))
+        for name, about in GET_BACK.items():
+            print(f"{name:16} {about}")
         return 0
     scenarios = [s for s in all_scenarios if s.name in args.wanted]
     grouper = [
@@ -204,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         replay=not args.no_replay,
         tls=not args.http,
         sink=not args.no_sink,
+        get_back=tuple(n for n in GET_BACK if n in args.wanted),
+        quick=args.quick,
     )
     results["quick"] = args.quick
     print()
@@ -217,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     if results["grouper"]:
         print()
         print(report.grouper_table(results["grouper"]))
+    if results["find"] or results["restore"]:
+        print()
+        print(restore_table(results["find"], results["restore"] or []))
     print()
     print(report.targets_table(results["targets"]))
     print(f"\ntotal {results['total_seconds']:.0f}s; JSON: {args.json}")
