@@ -16,6 +16,7 @@ import pytest
 CFN_DIR = Path(__file__).resolve().parents[2] / "cloudformation"
 CORE = CFN_DIR / "s3bundler_cfn.py"
 FLEET = CFN_DIR / "s3bundler_spotfleet_cfn.py"
+ATHENA = CFN_DIR / "s3bundler_athena_cfn.py"
 
 
 def generate_text(command: list[str], *args: str) -> str:
@@ -54,3 +55,8 @@ def core_template() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def fleet_template() -> dict[str, Any]:
     return generate(FLEET)
+
+
+@pytest.fixture(scope="session")
+def athena_template() -> dict[str, Any]:
+    return generate(ATHENA)
