@@ -9,7 +9,9 @@
 4. run ``submitmanifest.py --stack demo --local --workers N --wait``: the grouper in-process,
    N bundler workers as separate processes;
 5. verify: archived + copied + listed in DLQ indexes == objects in the inventory; one archive
-   listed with tar and one object restored by its index offset.
+   listed with tar and one object restored by its index offset;
+6. get objects back as a user would: ``s3bundler find``, ``s3bundler restore`` to a file and
+   a batch into S3, compared with the source.
 
 Everything it started is stopped at the end. ``python -m s3jobs.demo --help`` for options.
 """
@@ -38,6 +40,7 @@ from s3common.s3uri import parse_s3_uri
 from s3common.sizes import KiB, MiB, format_size, parse_size
 from s3common.submanifest import JobSummary
 from s3jobs import inventory_report
+from s3jobs.demo_getback import find_and_restore
 
 REPO = Path(__file__).resolve().parents[1]
 CORE_TEMPLATE = REPO / "cloudformation" / "s3bundler_cfn.py"
@@ -280,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
 
         step("6. verification")
         ok = verify(out, manifest_uri, len(objects))
+
+        step("7. find and restore")
+        archived = sorted(k for k, v in objects.items() if k not in gone and v["Size"] < maxsize)
+        ok &= find_and_restore(out, source, archived)
         print(
             f"\ndemo {'passed' if ok else 'FAILED'} in {time.monotonic() - started:.0f}s; "
             "the local endpoint is stopped now."
