@@ -55,6 +55,7 @@ class TarScanner:
         self._reader = reader
         self.end_problems: list[str] = []
         self.end_offset: int | None = None  # where the end-of-archive blocks start
+        self.member_start = 0  # where the member being read (or the end) starts
 
     def members(self) -> Iterator[TarMember]:
         while True:
@@ -65,7 +66,7 @@ class TarScanner:
             yield member
 
     def _next_member(self) -> TarMember | None:
-        start = self._reader.position
+        start = self.member_start = self._reader.position
         pax: dict[str, str] = {}
         long_name = ""
         problems: list[str] = []
