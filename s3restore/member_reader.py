@@ -60,6 +60,7 @@ class Member:
     tags: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     last_modified: str = ""
+    member: str = ""  # the tar member name
 
     @property
     def compressed(self) -> bool:
@@ -84,6 +85,7 @@ class Member:
             tags=dict(row.tags or {}),
             headers=dict(row.headers or {}),
             last_modified=row.last_modified,
+            member=row.member,
         )
 
     @classmethod
@@ -106,6 +108,7 @@ class Member:
             tags=json.loads(row.get("tags") or "{}"),
             headers=json.loads(row.get("headers") or "{}"),
             last_modified=modified.isoformat() if modified is not None else "",
+            member=row.get("member") or "",
         )
 
     def verify(self, data: bytes) -> bytes:

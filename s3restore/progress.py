@@ -31,12 +31,13 @@ class Progress:
         if self._bar is not None:
             self._bar.update(n)
 
-    def write(self, line: str) -> None:
-        """``line`` on stdout, above the bar."""
+    def write(self, line: str, err: bool = False) -> None:
+        """``line`` on stdout (``err``: stderr), above the bar."""
+        out = sys.stderr if err else sys.stdout
         if self._bar is not None:
-            self._bar.write(line, file=sys.stdout)
+            self._bar.write(line, file=out)
         else:
-            sys.stdout.write(line + "\n")
+            out.write(line + "\n")
 
     def close(self) -> None:
         if self._bar is not None:

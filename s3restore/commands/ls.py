@@ -26,7 +26,7 @@ tab, ...) or beginning with a double quote, which is printed as a JSON string ("
 def build_parser() -> argparse.ArgumentParser:
     p = parser(
         "ls",
-        "List the objects in an archive, in archive order, from its index (the archive itself "
+        "List the objects in an archive, in archive order, from its index (the archive itself\n"
         "is not read).",
         EXAMPLES,
     )

@@ -33,8 +33,8 @@ output (stdout): one line per problem or note, then a summary line."""
 def build_parser() -> argparse.ArgumentParser:
     p = parser(
         "verify",
-        "Read an archive once, front to back (one GET, bounded memory), and check every "
-        "member against its index and every index row against the archive. Exit 0 when all "
+        "Read an archive once, front to back (one GET, bounded memory), and check every\n"
+        "member against its index and every index row against the archive. Exit 0 when all\n"
         "is well, 1 naming each problem.",
         EXAMPLES,
     )

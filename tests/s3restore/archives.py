@@ -52,10 +52,14 @@ def make_archive(
     name: str = "p/r.0.index",
     meta_every: int = 3,
     tag_every: int = 4,
+    before: Callable[[Source], object] | None = None,
 ) -> Archived:
+    """``before``: called with the sources once they are in place, before the bundler runs."""
     src_b, arch_b, man_b = buckets
     sizes = MIXED if sizes is None else sizes
     src = seed(s3, src_b, sizes, meta_every=meta_every, tag_every=tag_every)
+    if before is not None:
+        before(src)
     entries = [ManifestEntry(src_b, k, v) for k, v in sizes.items()]
     manifest = put_manifest(s3, man_b, name, entries)
     config = BundlerConfig(archive_bucket=arch_b, compress=compress)
