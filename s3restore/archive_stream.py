@@ -1,9 +1,9 @@
 """An archive read front to back, once, in bounded memory (``s3bundler verify``).
 
 - :class:`ArchiveBody`: the archive's bytes in chunks from one GET. A connection that breaks
-  mid-body is resumed with a ranged GET from the byte where it stopped, pinned to the first
-  answer's ETag (``If-Match``), a few times: a few GETs in sequence, never the same byte
-  twice, never two versions of the archive.
+  mid-body is resumed with a ranged GET from the byte where it stopped, pinned to the HEAD's
+  ETag (``If-Match``): a few GETs in sequence, never the same byte twice, never two versions
+  of the archive. It gives up after RESUMES breaks in a row with no byte read between them.
 - :class:`Gunzip`: the decompressed bytes of a ``.tar.gz`` (concatenated gzip members), with
   the compressed offset of each gzip member and where its output starts (``regions``), so the
   index's ``gz_offset``/``gz_skip`` can be checked.
@@ -25,7 +25,7 @@ from s3common.sizes import MiB
 from s3restore.archives import ArchiveHead
 
 CHUNK = MiB
-RESUMES = 5  # ranged GETs after the first, when connections break mid-body
+RESUMES = 5  # ranged GETs in a row that read nothing before a read is given up
 
 
 class Unreadable(Exception):
@@ -45,8 +45,9 @@ class ArchiveBody:
         self.gets = 0
 
     def __iter__(self) -> Iterator[bytes]:
-        broken = 0
+        broken = 0  # breaks in a row with no byte read in between
         while True:
+            start = self.position
             body = self._get()
             try:
                 for chunk in body.iter_chunks(CHUNK):
@@ -56,7 +57,7 @@ class ArchiveBody:
                     yield chunk
                 return
             except (*AWS_ERRORS, *NO_ANSWER_ERRORS) as exc:
-                broken += 1
+                broken = 1 if self.position > start else broken + 1
                 if broken > RESUMES:
                     raise read_failed(self._head.uri, exc) from exc
                 if self.position >= self._head.size:
