@@ -9,7 +9,10 @@ and the bytes, verified.
   last byte, ``gz_skip`` bytes after the start of that gzip member's output; members of the
   same region are taken from one read as the decompressed stream passes them.
 - Every object comes back with its size, MD5 and (when the index has it) CRC32C checked; a
-  mismatch is :class:`CorruptMember`, nothing is handed out.
+  mismatch is :class:`CorruptMember`, nothing is handed out. :func:`stream_members` hands
+  out each object as chunks instead (bounded memory for big ones) and raises
+  :class:`CorruptMember` at the end of a member's chunks: nothing of it may be committed
+  before they are all taken.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from s3bundler.checksums import crc32c_b64
+from s3bundler.checksums import Crc32c
 from s3bundler.index import IndexRow
-from s3common.aws import AWS_ERRORS, read_failed
+from s3common.aws import AWS_ERRORS, NO_ANSWER_ERRORS, read_failed
 from s3common.errors import InputDataError
 from s3common.s3uri import S3Uri, parse_s3_uri
 from s3common.sizes import MiB
@@ -57,6 +60,7 @@ class Member:
     tags: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     last_modified: str = ""
+    member: str = ""  # the tar member name
 
     @property
     def compressed(self) -> bool:
@@ -81,6 +85,7 @@ class Member:
             tags=dict(row.tags or {}),
             headers=dict(row.headers or {}),
             last_modified=row.last_modified,
+            member=row.member,
         )
 
     @classmethod
@@ -103,19 +108,43 @@ class Member:
             tags=json.loads(row.get("tags") or "{}"),
             headers=json.loads(row.get("headers") or "{}"),
             last_modified=modified.isoformat() if modified is not None else "",
+            member=row.get("member") or "",
         )
 
     def verify(self, data: bytes) -> bytes:
         """``data`` if it is this member's bytes, else CorruptMember naming what differs."""
-        where = f"{self.archive} member for s3://{self.bucket}/{self.key}"
-        if len(data) != self.size:
-            raise CorruptMember(f"{where}: {len(data)} bytes read, {self.size} archived")
-        md5 = hashlib.md5(data).hexdigest()
-        if self.md5 and md5 != self.md5:
-            raise CorruptMember(f"{where}: MD5 {md5} of bytes read != {self.md5} archived")
-        if self.crc32c and (crc := crc32c_b64(data)) != self.crc32c:
-            raise CorruptMember(f"{where}: CRC32C {crc} of bytes read != {self.crc32c} archived")
+        check = MemberCheck(self)
+        check.update(data)
+        check.finish()
         return data
+
+
+class MemberCheck:
+    """Size, MD5 and (when recorded) CRC32C of a member's bytes, fed in order."""
+
+    def __init__(self, member: Member) -> None:
+        self.member = member
+        self.size = 0
+        self._md5 = hashlib.md5()
+        self._crc = Crc32c() if member.crc32c else None
+
+    def update(self, data: bytes) -> None:
+        self.size += len(data)
+        self._md5.update(data)
+        if self._crc is not None:
+            self._crc.update(data)
+
+    def finish(self) -> None:
+        """CorruptMember naming what differs, if anything does."""
+        m = self.member
+        where = f"{m.archive} member for s3://{m.bucket}/{m.key}"
+        if self.size != m.size:
+            raise CorruptMember(f"{where}: {self.size} bytes read, {m.size} archived")
+        md5 = self._md5.hexdigest()
+        if m.md5 and md5 != m.md5:
+            raise CorruptMember(f"{where}: MD5 {md5} of bytes read != {m.md5} archived")
+        if self._crc is not None and (crc := self._crc.b64digest()) != m.crc32c:
+            raise CorruptMember(f"{where}: CRC32C {crc} of bytes read != {m.crc32c} archived")
 
 
 @dataclass(frozen=True)
@@ -145,11 +174,11 @@ def plan_reads(
         by_archive.setdefault(m.archive, []).append(m)
     reads: list[Read] = []
     for archive, group in by_archive.items():
+        size = (archive_sizes or {}).get(archive)
         if group[0].compressed:
-            reads.extend(_gzip_reads(archive, group, max_gap, max_span))
+            reads.extend(_gzip_reads(archive, group, max_gap, max_span, size))
             continue
         group.sort(key=lambda m: m.offset)
-        size = (archive_sizes or {}).get(archive)
         wanted = sum(m.size for m in group)
         if size and wanted > size * WHOLE_ARCHIVE_SHARE:
             reads.append(Read(archive, 0, None, tuple(group)))
@@ -176,8 +205,14 @@ def _read(archive: S3Uri, batch: list[Member]) -> Read:
     return Read(archive, start, max(end, start), tuple(batch))
 
 
-def _gzip_reads(archive: S3Uri, group: list[Member], gap: int, span: int) -> Iterator[Read]:
+def _gzip_reads(
+    archive: S3Uri, group: list[Member], gap: int, span: int, size: int | None
+) -> Iterator[Read]:
     group.sort(key=lambda m: (m.gz_offset or 0, m.gz_skip or 0))
+    first, last = group[0].gz_offset or 0, group[-1].gz_offset or 0
+    if size and last - first > size * WHOLE_ARCHIVE_SHARE:  # most of it: one read
+        yield Read(archive, first, None, tuple(group))
+        return
     batch = [group[0]]
     for m in group[1:]:
         if (m.gz_offset or 0) - (batch[-1].gz_offset or 0) <= gap and (m.gz_offset or 0) - (
@@ -192,6 +227,28 @@ def _gzip_reads(archive: S3Uri, group: list[Member], gap: int, span: int) -> Ite
 
 def fetch(s3: Any, read: Read) -> Iterator[tuple[Member, bytes]]:
     """The members of one planned read, each verified, in archive order."""
+    for m, stream in _positioned(s3, read):
+        yield m, m.verify(stream.take(m.size))
+
+
+def fetch_streams(s3: Any, read: Read) -> Iterator[tuple[Member, Iterator[bytes]]]:
+    """The members of one planned read, in archive order, each as its chunks: the chunks'
+    iterator raises CorruptMember at its end if they are not the bytes archived. Take a
+    member's chunks before asking for the next member (what is left of it is skipped)."""
+    for m, stream in _positioned(s3, read):
+        yield m, _checked(m, stream.chunks(m.size))
+
+
+def _checked(m: Member, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    check = MemberCheck(m)
+    for chunk in chunks:
+        check.update(chunk)
+        yield chunk
+    check.finish()
+
+
+def _positioned(s3: Any, read: Read) -> Iterator[tuple[Member, _Stream]]:
+    """The read's body as a stream placed at the start of each member's bytes in turn."""
     args: dict[str, Any] = {"Bucket": read.archive.bucket, "Key": read.archive.key}
     if read.start or read.end is not None:
         args["Range"] = read.range_header
@@ -200,28 +257,27 @@ def fetch(s3: Any, read: Read) -> Iterator[tuple[Member, bytes]]:
     except AWS_ERRORS as exc:
         raise read_failed(read.archive, exc) from exc
     try:
+        chunks = _body_chunks(body, read.archive)
         if read.members[0].compressed:
-            yield from _from_gzip(body, read)
+            gz = _GzipStream(chunks, read.archive, read.start)
+            for m in read.members:
+                gz.skip_to(gz.origin(m.gz_offset or 0) + (m.gz_skip or 0))
+                yield m, gz
         else:
-            yield from _from_tar(body, read)
+            stream = _Stream(chunks, read.archive, position=read.start)
+            for m in read.members:
+                stream.skip_to(m.offset)
+                yield m, stream
     finally:
         body.close()
 
 
-def _from_tar(body: Any, read: Read) -> Iterator[tuple[Member, bytes]]:
-    stream = _Stream(body.iter_chunks(CHUNK), read.archive, position=read.start)
-    for m in read.members:
-        stream.skip_to(m.offset)
-        yield m, m.verify(stream.take(m.size))
-
-
-def _from_gzip(body: Any, read: Read) -> Iterator[tuple[Member, bytes]]:
-    """Members by their gzip coordinates: each starts ``gz_skip`` bytes into the output of the
-    gzip member at compressed offset ``gz_offset``."""
-    stream = _GzipStream(body.iter_chunks(CHUNK), read.archive, read.start)
-    for m in read.members:
-        stream.skip_to(stream.origin(m.gz_offset or 0) + (m.gz_skip or 0))
-        yield m, m.verify(stream.take(m.size))
+def _body_chunks(body: Any, archive: S3Uri) -> Iterator[bytes]:
+    """A GET's body in chunks; a connection that breaks mid-body is a DownloadError."""
+    try:
+        yield from body.iter_chunks(CHUNK)
+    except (*AWS_ERRORS, *NO_ANSWER_ERRORS) as exc:
+        raise read_failed(archive, exc) from exc
 
 
 class _Stream:
@@ -242,6 +298,17 @@ class _Stream:
             raise InputDataError(f"{self._archive}: members out of order at byte {position}")
         self._buf = self._buf[cut:]
         self.position = position
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        """The next ``size`` bytes, as they arrive."""
+        while size:
+            if not self._buf:
+                self._buf = self._next()
+            piece = self._buf[:size]
+            self._buf = self._buf[len(piece) :]
+            self.position += len(piece)
+            size -= len(piece)
+            yield piece
 
     def take(self, size: int) -> bytes:
         parts = []
@@ -276,8 +343,11 @@ class _GzipStream(_Stream):
         self._origins: dict[int, int] = {}
 
     def origin(self, gz_offset: int) -> int:
+        """Output before that gzip member's is not wanted (members are asked for in order), so
+        it is dropped as the search goes: a far-away region costs no memory."""
         while gz_offset not in self._origins:
-            self._buf += self._next()
+            self.position += len(self._buf)
+            self._buf = self._next()
         return self._origins[gz_offset]
 
     def _next(self) -> bytes:
@@ -317,3 +387,14 @@ def read_members(
             yield m, m.verify(b"")
     for read in plan_reads([m for m in members if m.size], archive_sizes):
         yield from fetch(s3, read)
+
+
+def stream_members(
+    s3: Any, members: Sequence[Member], archive_sizes: dict[S3Uri, int] | None = None
+) -> Iterator[tuple[Member, Iterator[bytes]]]:
+    """As :func:`read_members`, each member as chunks (see :func:`fetch_streams`)."""
+    for m in members:
+        if m.size == 0:
+            yield m, _checked(m, iter(()))
+    for read in plan_reads([m for m in members if m.size], archive_sizes):
+        yield from fetch_streams(s3, read)
