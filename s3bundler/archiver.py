@@ -80,6 +80,7 @@ class BundlerConfig:
     copy_multipart_threshold: int = 5 * GiB
     copy_part_size: int = 512 * MiB
     legacy_fields: tuple[str, ...] = LEGACY_FIELDS
+    storage_class: str = ""  # of archives and big-object copies; "" = the bucket's default
 
     def copy_settings(self) -> CopySettings:
         return CopySettings(
@@ -87,6 +88,7 @@ class BundlerConfig:
             archive_prefix=self.archive_prefix,
             multipart_threshold=self.copy_multipart_threshold,
             part_size=self.copy_part_size,
+            storage_class=self.storage_class,
         )
 
     def fetch_limits(self) -> FetchLimits:
@@ -223,6 +225,7 @@ class ManifestJob:
             content_type="application/gzip" if cfg.compress else "application/x-tar",
             metadata={MANIFEST_METADATA: manifest_tag(self.manifest)},
             cancel=self.cancel,
+            storage_class=cfg.storage_class,
         )
 
     def _archive(

@@ -14,6 +14,7 @@ from s3common.aws import make_client, make_session
 from s3common.cli import configure_logging, run
 from s3common.memory import configure_heap
 from s3common.metrics import Metrics
+from s3common.request_options import STORAGE_CLASSES, RequestOptions, read_sse_c_key
 from s3common.s3uri import s3_uri_arg
 from s3common.sizes import parse_size, size_arg
 from s3common.submanifest import LEGACY_FIELDS
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_source_and_output(p)
+    _add_storage(p)
     _add_tuning(p)
     _add_queue(p)
     p.add_argument(
@@ -124,6 +126,35 @@ def _add_source_and_output(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_storage(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--storage-class",
+        choices=STORAGE_CLASSES,
+        help="storage class of archives and big-object copies (index, DLQ index, catalog and "
+        "reports stay STANDARD; default: the bucket's, STANDARD)",
+    )
+    p.add_argument(
+        "--sse-kms-key-id",
+        metavar="KEY",
+        help="encrypt everything written with this KMS key (SSE-KMS, bucket key on)",
+    )
+    p.add_argument(
+        "--expected-bucket-owner",
+        metavar="ACCOUNT",
+        help="every request to the archive and manifest buckets carries this owner: S3 refuses "
+        "it when another account owns the bucket",
+    )
+    p.add_argument(
+        "--expected-source-owner", metavar="ACCOUNT", help="the same, for the source buckets"
+    )
+    p.add_argument(
+        "--sse-c-key-file",
+        metavar="FILE",
+        help="read source objects written with SSE-C with this 256-bit key (32 bytes, raw "
+        "or base64); never logged",
+    )
+
+
 def _add_tuning(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--concurrency",
@@ -191,6 +222,19 @@ def config_from_args(args: argparse.Namespace) -> BundlerConfig:
         buffer_bytes=args.buffer,
         stream_threshold=min(8 << 20, max(1 << 20, args.buffer // 4)),
         legacy_fields=tuple(args.fieldnames),
+        storage_class=args.storage_class or "",
+    )
+
+
+def request_options_from_args(args: argparse.Namespace) -> RequestOptions:
+    """Owner, encryption and SSE-C settings every request carries (s3common/request_options)."""
+    owned = {args.bucket} | ({args.manifest.bucket} if args.manifest is not None else set())
+    return RequestOptions(
+        owned=owned,
+        owner=args.expected_bucket_owner or "",
+        source_owner=args.expected_source_owner or "",
+        kms_key_id=args.sse_kms_key_id or "",
+        sse_c_key=read_sse_c_key(args.sse_c_key_file) if args.sse_c_key_file else None,
     )
 
 
@@ -211,14 +255,18 @@ def main(argv: list[str] | None = None) -> int:
         stop = StopSignal().install()
         session = make_session(args.region, args.profile)
         config = config_from_args(args)
-        s3 = make_client(session, "s3", max_pool_connections=args.concurrency + 16)
+        requests = request_options_from_args(args)
+        s3 = requests.install(
+            make_client(session, "s3", max_pool_connections=args.concurrency + 16)
+        )
         metrics = Metrics(None if args.no_metrics else make_client(session, "cloudwatch"))
-        fetcher = make_fetcher(args.get_client, s3, session, args.concurrency)
+        fetcher = make_fetcher(args.get_client, s3, session, args.concurrency, requests)
         try:
             if args.manifest is not None:
                 return process_one(
-                    s3, config, args.manifest, stop.event, metrics, fetcher, args.outage_limit
-                )
+                    s3, config, args.manifest, stop.event, metrics, fetcher, args.outage_limit,
+                    requests,
+                )  # fmt: skip
             sqs = make_client(session, "sqs")
             options = QueueOptions(
                 queue=args.queue,
@@ -227,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                 visibility_timeout=args.visibility_timeout,
                 outage_limit=args.outage_limit,
             )
-            return Worker(s3, sqs, config, options, stop.event, metrics, fetcher).run()
+            worker = Worker(s3, sqs, config, options, stop.event, metrics, fetcher, requests)
+            return worker.run()
         finally:
             fetcher.close()
 

@@ -45,6 +45,7 @@ class CopySettings:
     multipart_threshold: int = 5 * GiB
     part_size: int = 512 * MiB
     part_concurrency: int = 8
+    storage_class: str = ""  # of the copies; "" = S3 STANDARD (a copy does not keep the class)
 
 
 @dataclass
@@ -109,6 +110,7 @@ def copy_big_object(
             MetadataDirective="COPY",
             TaggingDirective="COPY",
             CopySourceIfMatch=f'"{info.etag}"',
+            **({"StorageClass": settings.storage_class} if settings.storage_class else {}),
         )
     else:
         _multipart_copy(s3, source, info, tags, target, settings, cancel)
@@ -141,6 +143,8 @@ def _multipart_copy(
     create.update(info.carried)
     if info.content_type:
         create["ContentType"] = info.content_type
+    if settings.storage_class:
+        create["StorageClass"] = settings.storage_class
     if tags:
         create["Tagging"] = urlencode(tags)
     OutputStore(s3).abort_stale_uploads(target)  # left by a worker killed mid-copy

@@ -43,6 +43,7 @@ from s3bundler.crt_get import (
 )
 from s3bundler.crt_target import Target, resolve_target
 from s3bundler.fetched import Fetched
+from s3common.request_options import RequestOptions
 from s3common.submanifest import ManifestEntry
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,10 @@ class CrtFetcher:
         *,
         ca_bundle: str | None = None,
         probe_client: Any = None,
+        requests: RequestOptions | None = None,
     ) -> None:
         self.s3 = s3_client
+        self._requests = requests or RequestOptions()
         self._botocore_credentials = credentials
         self._concurrency = concurrency
         self._ca_bundle = ca_bundle
@@ -91,7 +94,8 @@ class CrtFetcher:
             self._object_done(fut, target, entry, outcome, buffer_limit)
 
         get = fut.get = ObjectGet(entry, buffer_limit, on_outcome)
-        self._start(get, target, "GetObject", target.path(entry), CHECKSUM_MODE)
+        headers = CHECKSUM_MODE + self._requests.get_headers(entry.bucket)
+        self._start(get, target, "GetObject", target.path(entry), headers)
         return fut
 
     def close(self) -> None:
@@ -145,7 +149,8 @@ class CrtFetcher:
         get = TagsGet(on_tags)
         try:
             path = target.tagging_path(entry.key, fetched.info.version_id)
-            self._start(get, target, "GetObjectTagging", path)
+            headers = self._requests.get_headers(entry.bucket, object_read=False)
+            self._start(get, target, "GetObjectTagging", path, headers)
         except BaseException as exc:  # handed to the archiver through the future
             self._untrack(get)
             settle(fut, exc=exc)

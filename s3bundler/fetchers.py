@@ -7,11 +7,14 @@ from typing import Any
 
 from s3bundler.boto_reads import BotoFetcher
 from s3bundler.fetched import Fetcher
+from s3common.request_options import RequestOptions
 
 log = logging.getLogger(__name__)
 
 
-def make_fetcher(kind: str, s3: Any, session: Any, concurrency: int) -> Fetcher:
+def make_fetcher(
+    kind: str, s3: Any, session: Any, concurrency: int, requests: RequestOptions | None = None
+) -> Fetcher:
     """The fetcher for ``--get-client``. ``crt`` needs credentials boto3 can resolve; without
     any it falls back to boto3, whose own error then says what is missing."""
     if kind == "crt":
@@ -21,6 +24,6 @@ def make_fetcher(kind: str, s3: Any, session: Any, concurrency: int) -> Fetcher:
 
             # AWS_CA_BUNDLE or the profile's ca_bundle, as boto3 uses it
             ca_bundle = session._session.get_config_variable("ca_bundle")
-            return CrtFetcher(s3, credentials, concurrency, ca_bundle=ca_bundle)
+            return CrtFetcher(s3, credentials, concurrency, ca_bundle=ca_bundle, requests=requests)
         log.warning("no AWS credentials found: small objects are read with boto3")
     return BotoFetcher(s3, concurrency)

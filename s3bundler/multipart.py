@@ -60,8 +60,10 @@ class MultipartWriter:
         content_type: str = "application/octet-stream",
         metadata: dict[str, str] | None = None,
         cancel: threading.Event | None = None,
+        storage_class: str = "",
     ) -> None:
         self._metadata = dict(metadata or {})
+        self._storage_class = storage_class
         self._s3 = s3
         self.target = target
         self._base = base_part_size
@@ -95,6 +97,7 @@ class MultipartWriter:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> MultipartWriter:
+        extra = {"StorageClass": self._storage_class} if self._storage_class else {}
         try:
             resp = self._s3.create_multipart_upload(
                 Bucket=self.target.bucket,
@@ -102,6 +105,7 @@ class MultipartWriter:
                 ContentType=self._content_type,
                 Metadata=self._metadata,
                 ChecksumAlgorithm="CRC32",
+                **extra,
             )
         except AWS_ERRORS as exc:
             raise write_failed(self.target, exc) from exc

@@ -43,6 +43,7 @@ from s3common.aws import AWS_ERRORS, api_failed, describe
 from s3common.errors import ExitCode, S3BundlerError
 from s3common.metrics import Metrics
 from s3common.queues import resolve_queue_url
+from s3common.request_options import RequestOptions
 from s3common.s3uri import S3Uri
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,12 @@ def run_manifest(
     metrics: Metrics,
     fetcher: Fetcher | None,
     outage: OutageWait,
+    requests: RequestOptions | None = None,
 ) -> ManifestResult:
     """Run one manifest; an outage is waited out and the manifest run again, until the outage
     limit (then the transient error propagates)."""
+    if requests is not None:
+        requests.owned.add(manifest.bucket)  # --expected-bucket-owner covers it, not SSE-C
     since = time.monotonic()
     for attempt in itertools.count():
         try:
@@ -114,12 +118,12 @@ def process_one(
     metrics: Metrics,
     fetcher: Fetcher | None = None,
     outage_limit: float = DEFAULT_LIMIT,
+    requests: RequestOptions | None = None,
 ) -> int:
     """``-m``: process one manifest and return the exit code."""
     try:
-        result = run_manifest(
-            s3, config, manifest, stop, metrics, fetcher, OutageWait(s3, stop, outage_limit)
-        )
+        outage = OutageWait(s3, stop, outage_limit)
+        result = run_manifest(s3, config, manifest, stop, metrics, fetcher, outage, requests)
     except Cancelled:
         events.manifest_failed(manifest, "Stopped", "stopped by signal; upload aborted")
         return EXIT_STOPPED
@@ -140,9 +144,11 @@ class Worker:
         stop: threading.Event,
         metrics: Metrics,
         fetcher: Fetcher | None = None,
+        requests: RequestOptions | None = None,
     ) -> None:
         self.s3 = s3
         self.fetcher = fetcher
+        self.requests = requests
         self.metrics = metrics
         self.sqs = sqs
         self.config = config
@@ -200,8 +206,9 @@ class Worker:
         the message to the redrive policy, else the worker's exit code."""
         try:
             result = run_manifest(
-                self.s3, self.config, manifest, self.stop, self.metrics, self.fetcher, self.outage
-            )
+                self.s3, self.config, manifest, self.stop, self.metrics, self.fetcher,
+                self.outage, self.requests,
+            )  # fmt: skip
         except Cancelled:
             events.manifest_failed(manifest, "Stopped", "stopped by signal; released")
             self._release(receipt)

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 from s3common.errors import ExitCode, S3BundlerError
+from s3common.request_options import RedactSecrets
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -16,6 +17,8 @@ def configure_logging(verbose: bool = False, debug: bool = False) -> None:
     ``-v`` shows INFO, ``-d`` shows DEBUG including botocore's."""
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactSecrets())  # botocore's DEBUG lines show request headers
     if not debug:
         for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

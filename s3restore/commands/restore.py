@@ -9,6 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from s3common.errors import UsageError
+from s3common.request_options import RequestOptions, read_sse_c_key
 from s3common.requests import RequestCounter
 from s3common.s3uri import parse_s3_uri, s3_uri_arg
 from s3restore.catalog_search import Catalog
@@ -60,12 +61,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait for cold archives, then restore")
     p.add_argument("--poll", type=float, default=60.0, metavar="SECONDS", help="with --wait")
     p.add_argument("--concurrency", type=int, default=16, metavar="N")
+    p.add_argument(
+        "--expected-bucket-owner",
+        metavar="ACCOUNT",
+        help="every request (archive and target buckets) carries this owner",
+    )
+    p.add_argument("--sse-kms-key-id", metavar="KEY", help="encrypt restored objects with KMS")
+    p.add_argument(
+        "--sse-c-key-file",
+        metavar="FILE",
+        help="encrypt restored objects with this SSE-C key (the key they had); never logged",
+    )
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     wanted = _wanted(args)
     session, s3 = clients(args, args.concurrency)
+    _request_options(args, wanted).install(s3)
     counter = RequestCounter()
     counter.attach(s3)
     catalog = Catalog(session, s3, parse_s3_uri(args.catalog, require_key=False))
@@ -117,3 +130,30 @@ def _destination(
         return S3Destination(s3, None, args.overwrite)
     prefix = parse_s3_uri(args.to, require_key=False)
     return S3Destination(s3, prefix, args.overwrite)
+
+
+def _request_options(args: argparse.Namespace, wanted: list[Wanted]) -> RequestOptions:
+    """Owner and encryption for every request: the catalog's and the targets' buckets are
+    the user's; restored objects are written with the SSE-C key or KMS key given."""
+    archive = parse_s3_uri(args.catalog, require_key=False).bucket
+    if args.to:
+        targets = {parse_s3_uri(args.to, require_key=False).bucket}
+    elif args.in_place:
+        targets = {w.bucket for w in wanted}
+    else:
+        targets = set()
+    key = read_sse_c_key(args.sse_c_key_file) if args.sse_c_key_file else None
+    if key is not None and archive in targets:
+        raise UsageError(
+            f"--sse-c-key-file: the target bucket {archive} holds the archives, which are not "
+            "SSE-C encrypted; restore into another bucket"
+        )
+    owner = args.expected_bucket_owner or ""
+    return RequestOptions(
+        owned={archive, *targets},
+        owner=owner,
+        source_owner=owner,
+        kms_key_id=args.sse_kms_key_id or "",
+        sse_c_key=key,
+        sse_c_buckets=targets,
+    )

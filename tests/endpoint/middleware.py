@@ -20,6 +20,20 @@ Answer = tuple[str, list[tuple[str, str]], bytes]
 
 #: Requests signed with this access key id are never faulted (tests inspect with it).
 EXEMPT_ACCESS_KEY = "FAULTEXEMPT"
+#: Request headers kept in the log (never a secret: the SSE-C key itself is not kept).
+LOGGED_HEADERS = (
+    "x-amz-expected-bucket-owner",
+    "x-amz-source-expected-bucket-owner",
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-bucket-key-enabled",
+    "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-server-side-encryption-customer-key-md5",
+    "x-amz-copy-source-server-side-encryption-customer-key-md5",
+    "x-amz-storage-class",
+    "x-amz-tagging",
+)
+_SSE_C_READS = frozenset({"GetObject", "HeadObject"})
 
 
 def _json(start_response: Callable[..., Any], doc: object, status: str = "200 OK") -> list[bytes]:
@@ -100,6 +114,8 @@ class FaultMiddleware:
         # Every key is set now: the log may be read (serialised) while the values change.
         entry.update(status=0, bytes_sent=0, body_size=0, fault=None, latency_ms=0)
         entry.update(corrupted_at=None, exempt=req.access_key == EXEMPT_ACCESS_KEY, n=0)
+        sent = request_headers(environ)
+        entry["headers"] = {h: sent[h] for h in LOGGED_HEADERS if h in sent}
         with self._lock:
             rules = [] if entry["exempt"] else [r for r in self._rules if r.matches(req, now)]
             entry["n"] = len(self._log)
@@ -108,6 +124,15 @@ class FaultMiddleware:
         if latency:
             entry["latency_ms"] = latency
             time.sleep(latency / 1000)
+        refused = _check(req, rules, entry["headers"])
+        if refused is not None:
+            entry["fault"] = refused.label
+            drain(environ)
+            code, status = (
+                ("AccessDenied", 403) if refused.kind == "owner" else ("InvalidRequest", 400)
+            )
+            answer = error_answer(req, environ, status, code, f"{refused.kind} check", "check")
+            return self._send(answer, start_response, entry)
         before = next((r for r in rules if r.kind in BEFORE and r.fire()), None)
         if before is not None:
             entry["fault"] = before.label
@@ -164,3 +189,15 @@ class FaultMiddleware:
         entry.update(status=int(status[:3]), bytes_sent=sent, body_size=len(body))
         start_response(status, headers)
         return [body]
+
+
+def _check(req: RequestInfo, rules: list[Rule], headers: dict[str, str]) -> Rule | None:
+    """The check rule a request fails, if any (see rules.CHECKS)."""
+    for rule in rules:
+        owner = headers.get("x-amz-expected-bucket-owner")
+        if rule.kind == "owner" and owner is not None and owner != rule.account:
+            return rule
+        key_md5 = headers.get("x-amz-server-side-encryption-customer-key-md5")
+        if rule.kind == "sse_c" and req.operation in _SSE_C_READS and key_md5 != rule.key_md5:
+            return rule
+    return None

@@ -25,7 +25,12 @@ from tests.endpoint.classify import RequestInfo
 BEFORE = frozenset({"error", "reset", "outage"})
 #: Faults applied to moto's answer (the request took effect).
 AFTER = frozenset({"cut", "corrupt", "reset_after"})
-KINDS = frozenset({"latency", "copy_checksum"} | BEFORE | AFTER)
+#: Checks of what a request carries, answered as S3 would when it is wrong (nothing stored):
+#: ``owner`` -- a request to the rule's buckets whose ``x-amz-expected-bucket-owner`` is not
+#: ``account`` is 403 AccessDenied; ``sse_c`` -- reading an object of the rule's buckets
+#: without the SSE-C key whose MD5 is ``key_md5`` is 400 InvalidRequest.
+CHECKS = frozenset({"owner", "sse_c"})
+KINDS = frozenset({"latency", "copy_checksum"} | BEFORE | AFTER | CHECKS)
 
 
 @dataclass
@@ -53,6 +58,8 @@ class Rule:
     fraction: float = 0.5  # cut: share of the body sent before the connection closes
     offset: int | None = None  # corrupt: byte flipped (default: the middle)
     algorithm: str = ""  # copy_checksum: algorithm even when the request names none
+    account: str = ""  # owner: the account that owns the matching buckets
+    key_md5: str = ""  # sse_c: base64 MD5 of the customer key the objects were written with
     # -- counters (read back with GET /__faults/rules)
     matched: int = 0
     fired: int = 0
