@@ -8,7 +8,9 @@ recorded and must select exactly the rows the grouper did.
 - :func:`filters_from_job`: the :class:`~s3grouper.filters.FilterOptions` a job summary's
   ``options`` describe (the inverse of ``FilterOptions.describe``);
 - :class:`Selection`: both together with :class:`~s3grouper.filters.RowFilter`: the selected
-  rows of a report, batch by batch, and the skipped ones counted by reason.
+  rows of a report, batch by batch, and the skipped ones counted by reason;
+- :func:`thresholds_from_job` and :func:`group_numbers`: which sub-manifest each selected row
+  went to (the grouper's :class:`~s3grouper.grouping.Grouper`, fed the same sizes).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from s3common.s3uri import S3Uri
 from s3grouper import readers
 from s3grouper.download import DataFiles, load_manifest
 from s3grouper.filters import FilterOptions, RowFilter, parse_when
+from s3grouper.grouping import Grouper, Thresholds
 from s3grouper.inventory import DataFile, InventoryManifest
 
 #: Options of a job summary that decide the grouping, not the selection.
@@ -116,6 +119,22 @@ def _when(value: Any) -> Any:
     if not isinstance(value, str):
         raise TypeError(f"expected an ISO date-time, got {value!r}")
     return parse_when(value)
+
+
+def thresholds_from_job(options: Mapping[str, Any]) -> Thresholds | None:
+    """The thresholds a job summary records, or None when it records none usable."""
+    size, count = options.get("size_threshold"), options.get("count_threshold")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (size, count)):
+        return None
+    return Thresholds(size=size, count=count)  # type: ignore[arg-type]
+
+
+def group_numbers(grouper: Grouper, selected: pa.Table) -> pa.Array:
+    """The sub-manifest number (int32) of each row of a selected batch, from ``grouper`` fed
+    the batches in order, as the grouper feeds them (sizes; null when there is no Size)."""
+    segments = grouper.feed(readers.column(selected, "size"))
+    parts = [pa.repeat(pa.scalar(s.group, pa.int32()), s.stop - s.start) for s in segments]
+    return pa.concat_arrays(parts) if parts else pa.array([], pa.int32())
 
 
 class Selection:

@@ -10,8 +10,10 @@ import pytest
 
 from s3common.errors import InputDataError
 from s3common.s3uri import parse_s3_uri
+from s3common.sizes import GiB
 from s3grouper.filters import FilterOptions
-from s3grouper.selection import Selection, filters_from_job
+from s3grouper.grouping import Grouper, Thresholds
+from s3grouper.selection import Selection, filters_from_job, group_numbers, thresholds_from_job
 from s3jobs import inventory_report as fx
 from tests.s3grouper.support import assert_ok, grouper, job_summary, submanifests
 
@@ -58,7 +60,11 @@ def test_selection_is_exactly_what_the_grouper_put_in_sub_manifests(s3, bucket, 
                 "--min-size", "3", "--no-metrics")
     )  # fmt: skip
     summary = job_summary(s3, out_bucket)
-    grouped = [(e.key, e.size) for _, entries in submanifests(s3, out_bucket) for e in entries]
+    grouped = [
+        (e.key, e.size, n)
+        for n, (_, entries) in enumerate(submanifests(s3, out_bucket))
+        for e in entries
+    ]
 
     selection = Selection(
         s3, parse_s3_uri(summary.inventory), filters_from_job(summary.options, "job")
@@ -67,7 +73,18 @@ def test_selection_is_exactly_what_the_grouper_put_in_sub_manifests(s3, bucket, 
     selection.open()
     tables = list(selection.tables(on_file_done=lambda: files.append(1)))
     table = pa.concat_tables(tables)
-    assert list(zip(table["key"].to_pylist(), table["size"].to_pylist(), strict=True)) == grouped
+    thresholds = thresholds_from_job(summary.options)
+    assert thresholds == Thresholds(size=4 * GiB, count=7)
+    replay = Grouper(thresholds)
+    groups = pa.concat_arrays([group_numbers(replay, t) for t in tables])
+    columns = (table["key"].to_pylist(), table["size"].to_pylist(), groups.to_pylist())
+    assert list(zip(*columns, strict=True)) == grouped
     assert selection.selected == summary.objects == len(grouped)
     assert dict(selection.row_filter.skipped) == summary.skipped
     assert selection.rows == len(rows) and len(files) == 3
+
+
+def test_thresholds_are_read_only_when_usable():
+    assert thresholds_from_job({"size_threshold": 10, "count_threshold": 2}) == Thresholds(10, 2)
+    assert thresholds_from_job({"size_threshold": 10}) is None
+    assert thresholds_from_job({"size_threshold": True, "count_threshold": 2}) is None
