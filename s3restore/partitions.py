@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 import zlib
 from collections.abc import Iterator
 
@@ -39,6 +40,16 @@ def part_numbers(keys: pa.Array | pa.ChunkedArray, parts: int) -> pa.Array:
     return pa.array([crc(k) % parts for k in raw], pa.int32())
 
 
+def allow_open_files(count: int) -> None:
+    """Raise this process's soft limit of open files to ``count`` if it is lower (as far as
+    the hard limit allows): each part is an open file while it is written."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= count:
+        return
+    wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 class Partitions:
     """Rows of one ``schema`` written into ``parts`` files under ``directory``, by the hash of
     their ``key`` column. :meth:`add` tables (extra columns are dropped), :meth:`close`, then
@@ -51,6 +62,7 @@ class Partitions:
         self.parts = parts
         self.key = key
         self.rows = 0
+        allow_open_files(parts + 64)
         self._paths = [os.path.join(directory, f"{name}.{i}.arrows") for i in range(parts)]
         self._sinks = [pa.OSFile(path, "wb") for path in self._paths]
         self._writers = [

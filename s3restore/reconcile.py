@@ -17,23 +17,22 @@ Memory holds one part of each side (``rows_per_part``) and a buffer, never the j
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import tempfile
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from s3bundler.catalog import catalog_key, partition_prefix
 from s3common.arrow_s3 import arrow_s3
 from s3common.errors import UsageError
 from s3common.s3uri import S3Uri, parse_s3_uri
 from s3common.submanifest import JobSummary, manifest_name
+from s3grouper.grouper import return_freed_memory
 from s3grouper.grouping import Grouper
 from s3grouper.selection import (
     Selection,
@@ -44,10 +43,9 @@ from s3grouper.selection import (
 from s3restore import job_outputs
 from s3restore.job_outputs import ReportState
 from s3restore.partitions import Partitions, parts_for
+from s3restore.reconcile_catalog import CatalogScan
 from s3restore.reconcile_match import CATALOG, INVENTORY, compare
 from s3restore.reconcile_report import (
-    BAD_CATALOG_FILE,
-    FOREIGN_ROWS,
     NO_ARCHIVE,
     NO_CATALOG_FILE,
     NO_COPY,
@@ -58,18 +56,9 @@ from s3restore.reconcile_report import (
     Tally,
 )
 
-ROWS_PER_PART = 250_000
-CATALOG_COLUMNS = (
-    "key",
-    "version_id",
-    "status",
-    "size",
-    "archive",
-    "copy",
-    "reason",
-    "detail",
-    "manifest",
-)
+#: Rows per hash part: a part of each side is what memory holds while comparing (100,000:
+#: ~110 MiB above the ~140 MiB the process starts with; bench/reconcile_bench.py).
+ROWS_PER_PART = 100_000
 
 
 @dataclass(frozen=True)
@@ -101,10 +90,18 @@ class Outputs:
         )
 
 
-@dataclass
-class CatalogScan:
-    archives: Counter[str] = field(default_factory=Counter)  # archive URI -> rows
-    copies: list[tuple[str, str, str, str]] = field(default_factory=list)  # key, version, uri, m
+def use_jemalloc() -> None:
+    """Arrow's jemalloc pool, told to return freed pages soon, as the grouper has it
+    (s3grouper/__init__.py; ``s3bundler`` imports pyarrow before a command can set
+    ``ARROW_DEFAULT_MEMORY_POOL``): ~70 MiB less peak RSS. An explicit
+    ``ARROW_DEFAULT_MEMORY_POOL`` wins."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL", "jemalloc") != "jemalloc":
+        return
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except NotImplementedError:  # a pyarrow built without it
+        return
+    return_freed_memory()
 
 
 class Reconcile:
@@ -127,6 +124,7 @@ class Reconcile:
 
     def run(self, out: IO[str]) -> Tally:
         job = self.job or self.load_job()
+        use_jemalloc()
         csv = ProblemCsv(out, job.source_bucket, self.tally)
         manifests = job_outputs.job_manifests(job)
         self.outputs.manifests = len(manifests)
@@ -147,15 +145,15 @@ class Reconcile:
             prefix="s3bundler-reconcile-", dir=self.options.work_dir
         ) as work:
             inventory = Partitions(work, "inventory", INVENTORY, parts)
-            catalog = Partitions(work, "catalog", CATALOG, parts)
-            try:
+            with contextlib.closing(inventory):  # one side's files open at a time
                 self._read_inventory(job, inventory, csv)
-                scan = self._read_catalog(job, root, files, catalog, csv)
-                self._check_locations(scan, csv)
-                self._compare(inventory, catalog, manifests, csv)
-            finally:
-                inventory.remove()
-                catalog.remove()
+            catalog = Partitions(work, "catalog", CATALOG, parts)
+            with contextlib.closing(catalog):
+                scan = CatalogScan([str(m) for m in manifests], catalog, csv)
+                fs = arrow_s3(self.session, self.s3, root.bucket)
+                scan.read(fs, files, max(1, min(4, self.options.concurrency)), self.progress)
+            self._check_locations(scan, csv)
+            self._compare(inventory, catalog, scan.archives, csv)
         return self.tally
 
     # -- 1. sub-manifests' outputs --------------------------------------------------------------
@@ -225,118 +223,40 @@ class Reconcile:
             f"{selection.selected} selected"
         )
 
-    # -- 3. the catalog -------------------------------------------------------------------------
-    def _read_catalog(
-        self,
-        job: JobSummary,
-        root: S3Uri,
-        files: list[tuple[S3Uri, int]],
-        parts: Partitions,
-        csv: ProblemCsv,
-    ) -> CatalogScan:
-        fs = arrow_s3(self.session, self.s3, root.bucket)
-        mine = pa.array([str(m) for m in job_outputs.job_manifests(job)], pa.string())
-        scan = CatalogScan()
-        window = max(1, min(8, self.options.concurrency))
-        with ThreadPoolExecutor(window, thread_name_prefix="catalog") as pool:
-            results = job_outputs.bounded_map(
-                pool, lambda f: _read_catalog_file(fs, *f), files, window
-            )
-            for n, ((uri, _), table) in enumerate(results, 1):
-                if isinstance(table, Exception):
-                    csv.finding(BAD_CATALOG_FILE, location=uri, detail=str(table))
-                    continue
-                self._add_catalog_rows(uri, table, mine, parts, scan, csv)
-                self.progress.update(
-                    f"reconcile: catalog: {n}/{len(files)} files, {parts.rows} rows"
-                )
-        parts.close()
-        self.progress.done(f"reconcile: catalog: {len(files)} files, {parts.rows} rows")
-        return scan
-
-    def _add_catalog_rows(
-        self,
-        uri: S3Uri,
-        table: pa.Table,
-        mine: pa.Array,
-        parts: Partitions,
-        scan: CatalogScan,
-        csv: ProblemCsv,
-    ) -> None:
-        ours = pc.is_in(table.column("manifest"), value_set=mine)
-        foreign = table.filter(pc.invert(ours))
-        if foreign.num_rows:
-            csv.finding(
-                FOREIGN_ROWS,
-                location=uri,
-                manifest=foreign.column("manifest")[0].as_py(),
-                detail=f"{foreign.num_rows} rows of sub-manifests not in this job (first "
-                "named in the manifest column); left out",
-            )
-            table = table.filter(ours)
-        archives = table.column("archive").drop_null()
-        for entry in pc.value_counts(archives).to_pylist():
-            scan.archives[entry["values"]] += entry["counts"]
-        copied = table.filter(pc.equal(table.column("status"), "copied"))
-        scan.copies.extend(
-            zip(
-                *(copied.column(c).to_pylist() for c in ("key", "version_id", "copy", "manifest")),
-                strict=True,
-            )
-        )
-        location = pc.coalesce(table.column("archive"), table.column("copy"))
-        parts.add(table.append_column("location", location))
-
     # -- 4. archives and copies -----------------------------------------------------------------
     def _check_locations(self, scan: CatalogScan, csv: ProblemCsv) -> None:
-        archives = sorted(scan.archives)
+        archives = [n for n in range(len(scan.archives)) if scan.archive_rows[n]]
         copies = [c for c in scan.copies if c[2]]
         self.outputs.archives, self.outputs.copies = len(archives), len(copies)
-        uris = [parse_s3_uri(a) for a in archives] + [parse_s3_uri(c[2]) for c in copies]
+        uris = [parse_s3_uri(scan.archives[n]) for n in archives]
+        uris += [parse_s3_uri(c[2]) for c in copies]
         self.progress.update(
             f"reconcile: checking {len(archives)} archives, {len(copies)} copies", force=True
         )
         with ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="head") as pool:
             found = list(pool.map(lambda u: job_outputs.exists(self.s3, u), uris))
-        for archive, present in zip(archives, found[: len(archives)], strict=True):
+        for n, present in zip(archives, found[: len(archives)], strict=True):
             if not present:
                 self.outputs.archives_missing += 1
-                rows = scan.archives[archive]
-                csv.finding(NO_ARCHIVE, location=archive, detail=f"{rows} catalog rows point at it")
+                csv.finding(NO_ARCHIVE, location=scan.archives[n],
+                            detail=f"{scan.archive_rows[n]} catalog rows point at it")  # fmt: skip
+        manifests = job_outputs.job_manifests(self.job) if self.job else []
         for (key, version, uri, manifest), present in zip(
             copies, found[len(archives) :], strict=True
         ):
             if not present:
                 self.outputs.copies_missing += 1
-                csv.finding(
-                    NO_COPY,
-                    manifest,
-                    uri,
-                    key=key,
-                    version_id=version,
-                    status="copied",
-                    detail="the copy does not exist",
-                )
+                csv.finding(NO_COPY, manifests[manifest], uri, key=key, version_id=version,
+                            status="copied", detail="the copy does not exist")  # fmt: skip
 
     # -- 5. compare -----------------------------------------------------------------------------
     def _compare(
-        self, inventory: Partitions, catalog: Partitions, manifests: list[S3Uri], csv: ProblemCsv
+        self, inventory: Partitions, catalog: Partitions, archives: list[str], csv: ProblemCsv
     ) -> None:
-        def manifest_of(group: int | None) -> str:
-            return str(manifests[group]) if group is not None and group < len(manifests) else ""
-
+        manifests = [str(m) for m in job_outputs.job_manifests(self.job)] if self.job else []
         for part in range(inventory.parts):
             outcome = compare(inventory.read(part), catalog.read(part))
             self.tally.add(outcome)
-            csv.objects(outcome.problems, manifest_of)
+            csv.objects(outcome.problems, manifests, archives)
             self.progress.update(f"reconcile: compared {part + 1}/{inventory.parts} parts")
         self.progress.done(f"reconcile: compared {inventory.parts} parts")
-
-
-def _read_catalog_file(fs: pafs.S3FileSystem, uri: S3Uri, size: int) -> pa.Table | Exception:
-    """One catalog file's columns reconcile uses (an exception, returned, when unreadable)."""
-    try:
-        with fs.open_input_file(f"{uri.bucket}/{uri.key}") as handle:
-            return pq.ParquetFile(handle).read(columns=list(CATALOG_COLUMNS))
-    except (OSError, pa.ArrowInvalid, KeyError) as exc:
-        return job_outputs.not_a_catalog(uri, exc)

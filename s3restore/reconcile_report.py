@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -93,12 +93,17 @@ class ProblemCsv:
         row["location"] = location
         self._write(row)
 
-    def objects(self, problems: pa.Table, manifest_of: Callable[[int | None], str]) -> None:
-        """Problem rows of one part (reconcile_match.PROBLEMS); ``manifest_of`` names the
-        sub-manifest a missing object's group number stands for."""
+    def objects(
+        self, problems: pa.Table, manifests: Sequence[str], archives: Sequence[str]
+    ) -> None:
+        """Problem rows of one part (reconcile_match.PROBLEMS), their numbers named: the
+        sub-manifest (for a missing object, the one the grouping put it in) and the archive."""
         for row in problems.to_pylist():
-            if row["problem"] == MISSING:
-                row["manifest"] = manifest_of(row["group"])
+            number = row["group"] if row["problem"] == MISSING else row["manifest"]
+            known = number is not None and 0 <= number < len(manifests)
+            row["manifest"] = manifests[number] if known else ""
+            archive = row["archive"]
+            row["location"] = archives[archive] if archive is not None else row["copy"]
             self._write({**row, "bucket": self.bucket})
 
     def _write(self, row: dict[str, Any]) -> None:

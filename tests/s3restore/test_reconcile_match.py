@@ -47,8 +47,8 @@ def inventory(*rows):
 def catalog(*rows):
     cols = {name: [] for name in CATALOG.names}
     for key, version, status, reason in rows:
-        values = dict(key=key, version_id=version, status=status, size=1, location="s3://a/t",
-                      reason=reason, detail=None, manifest="s3://m/x.0.index")  # fmt: skip
+        values = dict(key=key, version_id=version, status=status, size=1, archive=0, copy=None,
+                      reason=reason, detail=None, manifest=0)  # fmt: skip
         for name in CATALOG.names:
             cols[name].append(values[name])
     return pa.table(cols, schema=CATALOG)
