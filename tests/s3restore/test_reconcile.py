@@ -219,3 +219,15 @@ def test_layout_assumption_archive_of_manifest(job):
     """The archive reconcile derives the root from is where the bundler's layout puts it."""
     out = manifest_outputs(job.manifests[0], job.source, job.archive_bucket, PREFIX, False)
     assert job.reports[0].archive == str(out.archive_uri)
+
+
+def test_the_doc_names_every_csv_column_and_problem():
+    from pathlib import Path
+
+    from s3restore import reconcile_report
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "reconcile.md").read_text()
+    assert ",".join(CSV_COLUMNS) in doc
+    kinds = [v for k, v in vars(reconcile_report).items() if k.isupper() and isinstance(v, str)]
+    for problem in [*kinds, "missing", "duplicated", "unexpected"]:
+        assert f"`{problem}`" in doc, problem
