@@ -223,7 +223,7 @@ class Reconcile:
             f"{selection.selected} selected"
         )
 
-    # -- 4. archives and copies -----------------------------------------------------------------
+    # -- 4. archives and copies (3. is reconcile_catalog.py) ------------------------------------
     def _check_locations(self, scan: CatalogScan, csv: ProblemCsv) -> None:
         archives = [n for n in range(len(scan.archives)) if scan.archive_rows[n]]
         copies = [c for c in scan.copies if c[2]]

@@ -87,7 +87,9 @@ class ProblemCsv:
         self.bucket = bucket
         self.tally = tally
 
-    def finding(self, problem: str, manifest: object = "", location: object = "", **cells: Any):
+    def finding(
+        self, problem: str, manifest: object = "", location: object = "", **cells: Any
+    ) -> None:
         """One finding about the job's outputs (``cells``: more columns, e.g. ``detail``)."""
         row = {"problem": problem, "bucket": self.bucket, "manifest": manifest, **cells}
         row["location"] = location
@@ -115,7 +117,9 @@ class Progress:
     """Progress lines on stderr: rewritten in place on a terminal (at most 5 a second), else
     one line every ``interval`` seconds and at the end of each phase."""
 
-    def __init__(self, enabled: bool, stream: IO[str] | None = None, interval: float = 10.0):
+    def __init__(
+        self, enabled: bool, stream: IO[str] | None = None, interval: float = 10.0
+    ) -> None:
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.tty = enabled and self.stream.isatty()

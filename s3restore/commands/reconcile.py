@@ -7,7 +7,7 @@ import os
 import sys
 
 from s3common.errors import ExitCode, UsageError
-from s3common.s3uri import s3_uri_arg
+from s3common.s3uri import S3Uri, s3_uri_arg
 from s3restore.commands import clients, parser
 from s3restore.job_outputs import catalog_root_arg
 from s3restore.reconcile import ROWS_PER_PART, Reconcile, ReconcileOptions
@@ -29,7 +29,7 @@ EXAMPLES = """\
   exit 0: complete (every selected object accounted for, once); exit 1: problems (see the CSV)"""
 
 
-def _catalog(text: str):
+def _catalog(text: str) -> S3Uri:
     try:
         return catalog_root_arg(text)
     except ValueError as exc:
