@@ -33,9 +33,10 @@ from s3grouper.download import DataFiles, load_manifest
 from s3grouper.enqueue import QueueSender
 from s3grouper.filters import FilterOptions, RowFilter
 from s3grouper.grouping import Grouper, Thresholds
-from s3grouper.inventory import DataFile, InventoryManifest
+from s3grouper.inventory import InventoryManifest
 from s3grouper.progress import Progress
 from s3grouper.rows import encode_lines, kept_line_starts
+from s3grouper.selection import data_file_tables
 from s3grouper.writer import SubmanifestWriter, run_id
 
 log = logging.getLogger(__name__)
@@ -302,18 +303,4 @@ class _Run:
                 self.progress.rows(self.grouper.total_objects)
 
     def _tables(self) -> Iterator[pa.Table]:
-        with self.data_files.local_copies() as copies:
-            for data_file, path in copies:
-                yield from self._read(data_file, path)
-                self.progress.file_done()
-
-    def _read(self, data_file: DataFile, path: str) -> Iterator[pa.Table]:
-        source = str(self.data_files.uri(data_file))
-        columns, bucket = self.manifest.columns, self.manifest.source_bucket
-        fmt = self.manifest.file_format
-        if fmt == "CSV":
-            gzipped = readers.is_gzip_name(data_file.key)
-            return readers.read_csv(path, columns, bucket, source, gzipped=gzipped)
-        if fmt == "Parquet":
-            return readers.read_parquet(path, columns, bucket, source)
-        return readers.read_orc(path, columns, bucket, source)
+        return data_file_tables(self.manifest, self.data_files, self.progress.file_done)

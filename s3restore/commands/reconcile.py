@@ -1,0 +1,102 @@
+"""``s3bundler reconcile JOB_SUMMARY_URI``: prove a job complete (docs/reconcile.md)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from s3common.errors import ExitCode, UsageError
+from s3common.s3uri import S3Uri, s3_uri_arg
+from s3restore.commands import clients, parser
+from s3restore.job_outputs import catalog_root_arg
+from s3restore.reconcile import ROWS_PER_PART, Reconcile, ReconcileOptions
+from s3restore.reconcile_report import Progress, summary_lines
+
+DESCRIPTION = """\
+Account for every object a job selected. The job's inventory is read again with the filters
+its job summary records (the grouper's own code), and every selected object must be in the
+catalog exactly once: archived, copied, or in a DLQ index with a reason. Also checked: every
+sub-manifest has a completion report and a catalog file, and every archive and copy the
+catalog points at exists. Prints the counts; writes every problem to a CSV (--report).
+Memory stays bounded: both sides are spilled to local disk in hash parts (--work-dir)."""
+
+EXAMPLES = """\
+  s3bundler reconcile s3://work/s3grouper-output/inv-src-daily-2024-01-31T00-00Z-manifest.job.json
+  s3bundler reconcile s3://work/s3grouper-output/x-manifest.job.json \\
+      --catalog s3://my-archive-bucket/archives --report /tmp/x.csv --work-dir /mnt/scratch
+
+  exit 0: complete (every selected object accounted for, once); exit 1: problems (see the CSV)"""
+
+
+def _catalog(text: str) -> S3Uri:
+    try:
+        return catalog_root_arg(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = parser("reconcile", DESCRIPTION, EXAMPLES)
+    p.add_argument("job", type=s3_uri_arg, metavar="JOB_SUMMARY_URI",
+                   help="the job summary s3grouper wrote (s3://.../<name>.job.json)")  # fmt: skip
+    p.add_argument(
+        "--catalog", type=_catalog, metavar="s3://ARCHIVE_BUCKET/PREFIX",
+        help="where the archives and their catalog are (default: as the completion reports "
+        "say)",
+    )  # fmt: skip
+    p.add_argument(
+        "--report", metavar="FILE.csv",
+        help="write the problems here (default: ./<job name>.reconcile.csv); '-' for stdout "
+        "(the counts then go to stderr)",
+    )  # fmt: skip
+    p.add_argument("--work-dir", metavar="DIR",
+                   help="local scratch for the spilled parts (default: $TMPDIR)")  # fmt: skip
+    p.add_argument("--concurrency", type=_positive, default=16,
+                   help="parallel S3 requests (default: 16)")  # fmt: skip
+    p.add_argument("--rows-per-part", type=_positive, default=ROWS_PER_PART,
+                   help=argparse.SUPPRESS)  # fmt: skip
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    session, s3 = clients(args, args.concurrency)
+    options = ReconcileOptions(
+        job=args.job,
+        catalog=args.catalog,
+        work_dir=args.work_dir,
+        concurrency=args.concurrency,
+        rows_per_part=args.rows_per_part,
+    )
+    if args.work_dir and not os.path.isdir(args.work_dir):
+        raise UsageError(f"--work-dir {args.work_dir}: not a directory")
+    progress = Progress(enabled=not args.no_progress)
+    job = Reconcile(session, s3, options, progress)
+    summary = job.load_job()
+    path = args.report or f"{summary.base_name}.reconcile.csv"
+    if path == "-":
+        tally = job.run(sys.stdout)
+        counts_to = sys.stderr
+    else:
+        try:
+            out = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        except OSError as exc:
+            raise UsageError(f"--report {path}: cannot write: {exc.strerror}") from None
+        with out:
+            tally = job.run(out)
+        counts_to = sys.stdout
+    lines = summary_lines(
+        tally, str(args.job), summary.inventory, summary.objects, path, job.outputs.line()
+    )
+    print("\n".join(lines), file=counts_to, flush=True)
+    return int(ExitCode.OK if tally.complete else ExitCode.CHECK_FAILED)
