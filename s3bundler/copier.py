@@ -129,16 +129,10 @@ def copy_big_object(
     return Copied(entry, target, row)
 
 
-def _multipart_copy(
-    s3: Any,
-    source: dict[str, str],
-    info: ObjectInfo,
-    tags: dict[str, str],
-    target: S3Uri,
-    settings: CopySettings,
-    cancel: threading.Event,
-) -> None:
-    where = f"s3://{source['Bucket']}/{source['Key']}"
+def _create_copy_upload(
+    s3: Any, info: ObjectInfo, tags: dict[str, str], target: S3Uri, settings: CopySettings
+) -> str:
+    """A multipart upload for the copy with what CopyObject would have carried over."""
     create: dict[str, Any] = {"Bucket": target.bucket, "Key": target.key, "Metadata": info.metadata}
     create.update(info.carried)
     if info.content_type:
@@ -149,9 +143,22 @@ def _multipart_copy(
         create["Tagging"] = urlencode(tags)
     OutputStore(s3).abort_stale_uploads(target)  # left by a worker killed mid-copy
     try:
-        upload_id = s3.create_multipart_upload(**create)["UploadId"]
+        return str(s3.create_multipart_upload(**create)["UploadId"])
     except AWS_ERRORS as exc:
         raise write_failed(target, exc) from exc
+
+
+def _multipart_copy(
+    s3: Any,
+    source: dict[str, str],
+    info: ObjectInfo,
+    tags: dict[str, str],
+    target: S3Uri,
+    settings: CopySettings,
+    cancel: threading.Event,
+) -> None:
+    where = f"s3://{source['Bucket']}/{source['Key']}"
+    upload_id = _create_copy_upload(s3, info, tags, target, settings)
     part_size = max(settings.part_size, -(-info.size // 10_000))
     ranges = [
         (n + 1, start, min(start + part_size, info.size) - 1)
