@@ -11,7 +11,8 @@
 5. verify: archived + copied + listed in DLQ indexes == objects in the inventory; one archive
    listed with tar and one object restored by its index offset;
 6. get objects back as a user would: ``s3bundler find``, ``s3bundler restore`` to a file and
-   a batch into S3, compared with the source.
+   a batch into S3, compared with the source; and ``s3bundler reconcile`` proves the job
+   complete, object by object.
 
 Everything it started is stopped at the end. ``python -m s3jobs.demo --help`` for options.
 """
@@ -40,7 +41,7 @@ from s3common.s3uri import parse_s3_uri
 from s3common.sizes import KiB, MiB, format_size, parse_size
 from s3common.submanifest import JobSummary
 from s3jobs import inventory_report
-from s3jobs.demo_getback import find_and_restore
+from s3jobs.demo_getback import find_and_restore, reconcile
 
 REPO = Path(__file__).resolve().parents[1]
 CORE_TEMPLATE = REPO / "cloudformation" / "s3bundler_cfn.py"
@@ -191,6 +192,19 @@ def verify(out: dict[str, str], manifest_uri: str, inventoried: int) -> bool:
     return ok
 
 
+def job_summary_key(out: dict[str, str]) -> str:
+    s3 = boto3.client("s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=out["ManifestBucket"], Prefix=out["ManifestPrefix"]
+    )
+    return next(
+        o["Key"]
+        for page in pages
+        for o in page.get("Contents", [])
+        if o["Key"].endswith(".job.json")
+    )
+
+
 def report_to_show(reports: list[ManifestReport]) -> ManifestReport | None:
     """A report whose archive and index belong together (a sub-manifest whose objects were all
     copied or failed has neither)."""
@@ -287,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         step("7. find and restore")
         archived = sorted(k for k, v in objects.items() if k not in gone and v["Size"] < maxsize)
         ok &= find_and_restore(out, source, archived)
+
+        step("8. reconcile the job against its inventory")
+        ok &= reconcile(out, job_summary_key(out))
         print(
             f"\ndemo {'passed' if ok else 'FAILED'} in {time.monotonic() - started:.0f}s; "
             "the local endpoint is stopped now."

@@ -55,3 +55,13 @@ def _same(s3: Any, source: str, bucket: str, prefix: str, keys: list[str]) -> bo
     ]  # fmt: skip
     print(f"  {len(keys) - len(differ)} of {len(keys)} restored objects identical to the source")
     return not differ
+
+
+def reconcile(out: dict[str, str], summary_key: str) -> bool:
+    """``s3bundler reconcile`` of the job: every selected object accounted for."""
+    job = f"s3://{out['ManifestBucket']}/{summary_key}"
+    catalog = f"s3://{out['ArchiveBucket']}/{out['ArchivePrefix']}"
+    with tempfile.TemporaryDirectory(prefix="demo-reconcile-") as tmp:
+        report = str(Path(tmp) / "problems.csv")
+        got = run("reconcile", job, "--catalog", catalog, "--report", report, "--no-progress")
+    return got.returncode == 0
