@@ -79,6 +79,8 @@ from cloudformation.core_monitoring import (
     add_log_groups,
     add_metric_filters,
 )
+from s3bundler.layout import ARCHIVE_TAG
+from s3common.request_options import STORAGE_CLASSES
 
 BUNDLER_CONTAINER = "s3bundler"
 GROUPER_CONTAINER = "s3grouper"
@@ -122,6 +124,21 @@ PARAMS: tuple[Param, ...] = (
           pattern=r"^[0-9]+ *([KkMmGgTt]([Ii]?[Bb])?|[Bb])?$", constraint="a size like 2GB"),
     Param("Compress", "String", "false", "gzip the archives (s3bundler -c).",
           allowed=("true", "false")),
+    Param("ArchiveStorageClass", "String", "STANDARD",
+          "Storage class archives and big-object copies are written in (s3bundler "
+          "--storage-class); indexes, catalog and reports stay STANDARD.",
+          allowed=STORAGE_CLASSES),
+    Param("TransitionDays", "Number", "0",
+          "Days after which the lifecycle moves archives (objects tagged s3bundler=archive) "
+          "to TransitionStorageClass; 0: no transition.", min_value=0, max_value=36500),
+    Param("TransitionStorageClass", "String", "DEEP_ARCHIVE",
+          "Where archives go after TransitionDays.",
+          allowed=("STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER",
+                   "DEEP_ARCHIVE")),
+    Param("SourceBucketsOwner", "String", "",
+          "Account that owns the source buckets: every request to them carries it (s3bundler "
+          "--expected-source-owner). Empty: not checked.",
+          pattern=r"^$|^[0-9]{12}$", constraint="empty or a 12-digit account id"),
     Param("BundlerConcurrency", "Number", "32",
           "Concurrent GETs per bundler task (s3bundler --concurrency).",
           min_value=1, max_value=512),
@@ -188,8 +205,9 @@ PARAM_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
                               "ManifestPrefix", "InventoryBucket", "SourceBuckets",
                               "KmsKeyArn", "ArchiveBucketVersioning",
                               "NoncurrentVersionDays", "AbortIncompleteUploadDays")),
-    ("Bundler", ("BundlerImage", "MaxSize", "Compress", "BundlerConcurrency", "BundlerMaxTasks",
-                 "ScaleInIdleMinutes", "BundlerCpu", "BundlerMemory")),
+    ("Bundler", ("BundlerImage", "MaxSize", "Compress", "ArchiveStorageClass", "TransitionDays",
+                 "TransitionStorageClass", "SourceBucketsOwner", "BundlerConcurrency",
+                 "BundlerMaxTasks", "ScaleInIdleMinutes", "BundlerCpu", "BundlerMemory")),
     ("Grouper", ("GrouperImage", "GrouperCpu", "GrouperMemory")),
     ("Queue", ("VisibilityTimeout", "MaxReceiveCount")),
     ("Capacity", ("LaunchType", "Subnets", "SecurityGroups", "AssignPublicIp")),
@@ -259,7 +277,12 @@ def build_template(defaults: dict[str, str | None] | None = None) -> Template:
         "-p", archive_prefix,
         "-s", Ref("MaxSize"),
         "--concurrency", Ref("BundlerConcurrency"),
+        "--storage-class", Ref("ArchiveStorageClass"),
+        "--expected-bucket-owner", Ref("AWS::AccountId"),
         If("CompressArchives", "-c", NoValue),
+        If("HasKmsKey", "--sse-kms-key-id", NoValue), If("HasKmsKey", Ref("KmsKeyArn"), NoValue),
+        If("HasSourceOwner", "--expected-source-owner", NoValue),
+        If("HasSourceOwner", Ref("SourceBucketsOwner"), NoValue),
     ]  # fmt: skip
     bundler_td = _task_definition(
         t, "BundlerTaskDefinition", BUNDLER_CONTAINER, "Bundler", bundler_cmd,
@@ -302,6 +325,8 @@ def _conditions_and_rules(t: Template) -> None:
     t.add_condition("HasArchiveBucketName", Not(Equals(Ref("ArchiveBucketName"), "")))
     t.add_condition("HasKmsKey", Not(Equals(Ref("KmsKeyArn"), "")))
     t.add_condition("CompressArchives", Equals(Ref("Compress"), "true"))
+    t.add_condition("HasSourceOwner", Not(Equals(Ref("SourceBucketsOwner"), "")))
+    t.add_condition("TransitionArchives", Not(Equals(Ref("TransitionDays"), "0")))
     t.add_condition("Fargate", Equals(Ref("LaunchType"), "FARGATE_SPOT"))
     t.add_condition("DefaultGrouperImage", Equals(Ref("GrouperImage"), ""))
     t.add_condition("DefaultBundlerImage", Equals(Ref("BundlerImage"), ""))
@@ -462,6 +487,7 @@ def _bucket(t: Template, bucket_name: Any, queue: Queue) -> None:
                         ),
                         ExpiredObjectDeleteMarker=True,
                     ),
+                    If("TransitionArchives", _transition_rule(), NoValue),
                 ]
             ),
             NotificationConfiguration=s3r.NotificationConfiguration(
@@ -510,6 +536,23 @@ def _bucket(t: Template, bucket_name: Any, queue: Queue) -> None:
                 ],
             },
         )
+    )
+
+
+def _transition_rule() -> s3r.LifecycleRule:
+    """Archives (tagged by the bundler) to TransitionStorageClass after TransitionDays; the
+    indexes, catalog and reports beside them are untagged and stay where they are."""
+    return s3r.LifecycleRule(
+        Id="transition-archives",
+        Status="Enabled",
+        Prefix=Sub("${ArchivePrefix}/"),
+        TagFilters=[s3r.TagFilter(Key=ARCHIVE_TAG[0], Value=ARCHIVE_TAG[1])],
+        Transitions=[
+            s3r.LifecycleRuleTransition(
+                StorageClass=Ref("TransitionStorageClass"),
+                TransitionInDays=Ref("TransitionDays"),
+            )
+        ],
     )
 
 

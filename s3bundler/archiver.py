@@ -39,6 +39,7 @@ from s3bundler.counts import Counts
 from s3bundler.failures import ObjectFailed
 from s3bundler.fetched import Fetcher
 from s3bundler.layout import (
+    ARCHIVE_TAG,
     MANIFEST_METADATA,
     ManifestOutputs,
     dlq_uri,
@@ -226,6 +227,7 @@ class ManifestJob:
             metadata={MANIFEST_METADATA: manifest_tag(self.manifest)},
             cancel=self.cancel,
             storage_class=cfg.storage_class,
+            tagging="=".join(ARCHIVE_TAG),
         )
 
     def _archive(

@@ -67,6 +67,10 @@ def manifest_outputs(
     )
 
 
+#: The tag every archive is written with (at CreateMultipartUpload, no extra request): what a
+#: lifecycle rule that moves archives to colder storage filters on (the core stack's does).
+ARCHIVE_TAG = ("s3bundler", "archive")
+
 #: User metadata on every archive naming the sub-manifest it holds (URL-encoded, as S3
 #: metadata must be ASCII), so two sub-manifests that map to one archive key are caught.
 MANIFEST_METADATA = "s3bundler-manifest"

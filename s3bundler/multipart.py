@@ -61,9 +61,11 @@ class MultipartWriter:
         metadata: dict[str, str] | None = None,
         cancel: threading.Event | None = None,
         storage_class: str = "",
+        tagging: str = "",
     ) -> None:
         self._metadata = dict(metadata or {})
         self._storage_class = storage_class
+        self._tagging = tagging
         self._s3 = s3
         self.target = target
         self._base = base_part_size
@@ -98,6 +100,8 @@ class MultipartWriter:
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> MultipartWriter:
         extra = {"StorageClass": self._storage_class} if self._storage_class else {}
+        if self._tagging:
+            extra["Tagging"] = self._tagging
         try:
             resp = self._s3.create_multipart_upload(
                 Bucket=self.target.bucket,

@@ -339,6 +339,16 @@ def test_bucket_queue_and_notification(core_template):
     assert noncurrent["NoncurrentVersionExpiration"] == {"NoncurrentDays": "30"}
     assert noncurrent["ExpiredObjectDeleteMarker"] is True
     assert set(rules) == {"abort-incomplete-multipart-uploads", "expire-noncurrent-versions"}
+    # TransitionDays > 0: archives (tagged by the bundler, under ArchivePrefix) move colder.
+    cold = core_eval(core_template, TransitionDays="90", TransitionStorageClass="GLACIER")
+    rules = {
+        r["Id"]: r for r in cold.value(bucket["Properties"])["LifecycleConfiguration"]["Rules"]
+    }
+    assert rules["transition-archives"]["Prefix"] == "archives/"
+    assert rules["transition-archives"]["TagFilters"] == [{"Key": "s3bundler", "Value": "archive"}]
+    assert rules["transition-archives"]["Transitions"] == [
+        {"StorageClass": "GLACIER", "TransitionInDays": "90"}
+    ]
     unversioned = core_eval(
         core_template, ArchiveBucketVersioning="Suspended", NoncurrentVersionDays="7"
     ).value(bucket["Properties"])
