@@ -18,6 +18,7 @@ member carries the exact bucket, key and version in a pax ``comment`` record.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Protocol
@@ -53,11 +54,12 @@ class StreamBroken(Exception):
 
 
 class Stream(Protocol):
-    """An object too large to buffer, read chunk by chunk (boto_reads.ObjectStream)."""
+    """An object too large to buffer, read chunk by chunk (ranged_stream.RangedStream)."""
 
     entry: ManifestEntry
-    info: ObjectInfo
-    read: int  # bytes read so far
+
+    @property
+    def info(self) -> ObjectInfo: ...
 
     @property
     def md5(self) -> str: ...
@@ -110,18 +112,28 @@ class ArchiveWriter:
         self._ledger.archived(index_row(f.entry, f.info, f.md5, f.tags, f.flags, name, pos, crc))
 
     def _write_stream(self, stream: Stream) -> None:
-        entry, info = stream.entry, stream.info
+        entry = stream.entry
+        try:
+            info = stream.info
+            chunks = stream.chunks()
+            first = next(chunks, b"")  # a failure before the first byte costs no member
+        except ObjectFailed as failure:
+            stream.close()
+            self._ledger.failed(entry, failure.reason, failure.detail)
+            return
         name, pos = self._begin(entry, info)
         crc = Crc32c()
+        written = 0
         try:
-            for chunk in stream.chunks():
+            for chunk in itertools.chain((first,), chunks):
                 if self._cancel.is_set():
                     raise Cancelled()
                 self._tar.write(chunk)
                 crc.update(chunk)
+                written += len(chunk)
         except ObjectFailed as failure:
             stream.close()
-            if stream.read < info.size:
+            if written < info.size:
                 raise StreamBroken(entry, failure) from failure
             self._tar.end()
             self._unindexed(entry, failure)

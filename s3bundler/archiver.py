@@ -26,13 +26,14 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from s3bundler import events
 from s3bundler.archive_writer import ArchiveWriter, StreamBroken, row_id
-from s3bundler.boto_reads import BotoFetcher, ObjectStream, read_tags
+from s3bundler.boto_reads import BotoFetcher, read_tags
 from s3bundler.catalog import CatalogFile
 from s3bundler.copier import BigObjectCopies, CopySettings
 from s3bundler.counts import Counts
@@ -51,6 +52,7 @@ from s3bundler.manifest import LoadedManifest, load_manifest
 from s3bundler.members import member_names
 from s3bundler.multipart import MultipartWriter, initial_part_size
 from s3bundler.outputs import Commit, OutputStore
+from s3bundler.ranged_stream import RangedStream
 from s3bundler.report import ManifestReport, report_key
 from s3bundler.scheduler import FetchLimits, FetchScheduler
 from s3common.errors import InputDataError
@@ -63,6 +65,7 @@ log = logging.getLogger(__name__)
 
 TAR_OVERHEAD = 2048  # header, pax records and padding per member, for the part-size estimate
 MAX_RESTARTS = 3  # archives started again after a streamed object broke half-way
+RANGE_THREADS = 8  # ranged GETs of large objects in flight (two streams of WINDOW parts, +)
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,14 @@ class ManifestResult:
             "seconds": f"{self.seconds:.2f}",
             "archive": archive,
         }
+
+
+@contextlib.contextmanager
+def _shut_down_after(pool: ThreadPoolExecutor) -> Iterator[ThreadPoolExecutor]:
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def split_by_size(
@@ -243,11 +254,18 @@ class ManifestJob:
             dict(zip(map(row_id, entries), names, strict=True)),
             compress_level=cfg.compress_level if cfg.compress else None,
         )
+        ranges = ThreadPoolExecutor(RANGE_THREADS, thread_name_prefix="range")
+
+        def open_stream(entry: ManifestEntry) -> RangedStream:
+            stream = RangedStream(self.s3, entry, ranges, self.cancel, cfg.get_stall_seconds)
+            return stream.start()
+
         with (
+            _shut_down_after(ranges),
             self._fetcher() as fetcher,
             FetchScheduler(
                 fetcher,
-                functools.partial(ObjectStream, self.s3),
+                open_stream,
                 cfg.fetch_limits(),
                 self.cancel,
                 what=str(self.manifest),

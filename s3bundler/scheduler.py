@@ -7,7 +7,9 @@ downloaded but not yet written, the stall limit and cancellation. For each row i
 
 - :class:`~s3bundler.fetched.Fetched` -- the object read whole and verified;
 - an opened stream (whatever ``open_stream`` returns) -- for objects above the buffering
-  limit, which the writer copies chunk by chunk; it is opened only when its turn comes;
+  limit, which the writer copies chunk by chunk; it is opened when it enters the window if
+  fewer than ``prefetch_streams`` opened streams wait ahead (so the next large object is
+  being read while the current one is written), else when its turn comes;
 - :class:`~s3bundler.failures.ObjectFailed` -- the row's DLQ reason.
 
 DownloadError (no answer from S3, or a stall) and Cancelled propagate: the manifest fails.
@@ -23,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from s3bundler.failures import ObjectFailed
 from s3bundler.fetched import Fetched, Fetcher, TooBigToBuffer
@@ -40,6 +42,7 @@ class FetchLimits:
     stream_threshold: int = 8 * MiB  # larger objects are streamed, not buffered
     window: int = 128  # rows in flight at most (4 x the GET concurrency)
     stall_seconds: float = 300.0  # waiting longer for the next buffered object fails
+    prefetch_streams: int = 1  # streams opened ahead of the one being written
 
 
 @dataclass
@@ -47,6 +50,8 @@ class _Slot:
     entry: ManifestEntry
     future: Future[Fetched] | None  # None: stream it
     cost: int  # bytes of the budget it holds
+    stream: Any = None  # opened ahead of its turn
+    failure: ObjectFailed | None = None  # opening it ahead failed
 
 
 class FetchScheduler(Generic[S]):
@@ -81,6 +86,9 @@ class FetchScheduler(Generic[S]):
         for slot in self._window:
             if slot.future is not None:
                 slot.future.cancel()
+            close = getattr(slot.stream, "close", None)
+            if close is not None:
+                close()
         self._window.clear()
         self.reserved = 0
 
@@ -94,6 +102,7 @@ class FetchScheduler(Generic[S]):
             if not self._window:
                 return
             slot = self._window.popleft()
+            self._open_ahead()  # the next large objects are read while this one is written
             try:
                 yield slot.entry, self._outcome(slot)
             finally:
@@ -117,12 +126,30 @@ class FetchScheduler(Generic[S]):
                 future = self._fetcher.submit(e, limits.stream_threshold)
                 self._window.append(_Slot(e, future, cost))
             lookahead = next(pending, None)
+        self._open_ahead()
         return lookahead
+
+    def _open_ahead(self) -> None:
+        """Open the first streams of the window, up to ``prefetch_streams`` of them."""
+        opened = 0
+        for slot in self._window:
+            if opened >= self._limits.prefetch_streams:
+                return
+            if slot.future is not None:
+                continue
+            if slot.stream is None and slot.failure is None:
+                try:
+                    slot.stream = self._open_stream(slot.entry)
+                except ObjectFailed as failure:
+                    slot.failure = failure
+            opened += 1
 
     def _outcome(self, slot: _Slot) -> Fetched | S | ObjectFailed:
         try:
             if slot.future is None:
-                return self._open_stream(slot.entry)
+                if slot.failure is not None:
+                    return slot.failure
+                return slot.stream if slot.stream is not None else self._open_stream(slot.entry)
             try:
                 return result_of(slot.future, self._cancel, self._limits.stall_seconds, self._what)
             except TooBigToBuffer:
