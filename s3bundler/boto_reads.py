@@ -12,7 +12,7 @@ from typing import Any
 import botocore.exceptions
 
 from s3bundler import dlq
-from s3bundler.failures import NETWORK_ERRORS, STREAM_ERRORS, ObjectFailed, reason_for
+from s3bundler.failures import STREAM_ERRORS, ObjectFailed, object_call
 from s3bundler.fetched import Fetched, TooBigToBuffer
 from s3bundler.object_info import ObjectInfo, real_version
 from s3common.aws import AWS_ERRORS, describe, error_code
@@ -35,14 +35,8 @@ def get_args(entry: ManifestEntry) -> dict[str, Any]:
 
 def open_object(s3: Any, entry: ManifestEntry, **extra: Any) -> dict[str, Any]:
     """GET the object; S3 errors become ObjectFailed, no-answer errors DownloadError."""
-    try:
-        return s3.get_object(**get_args(entry), **extra)
-    except NETWORK_ERRORS as exc:
-        raise DownloadError(
-            f"cannot read s3://{entry.bucket}/{entry.key}: {describe(exc)}", transient=True
-        ) from exc
-    except AWS_ERRORS as exc:
-        raise ObjectFailed(reason_for(exc), describe(exc)) from exc
+    where = f"s3://{entry.bucket}/{entry.key}"
+    return object_call(where, s3.get_object, **get_args(entry), **extra)
 
 
 def read_tags(s3: Any, entry: ManifestEntry, info: ObjectInfo) -> tuple[dict[str, str] | None, str]:

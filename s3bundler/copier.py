@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 from s3bundler import dlq
 from s3bundler.errors import Cancelled
-from s3bundler.failures import NETWORK_ERRORS, ObjectFailed, reason_for
+from s3bundler.failures import ObjectFailed, object_call
 from s3bundler.index import IndexRow
 from s3bundler.layout import bigobject_key, metadata_key
 from s3bundler.ledger import Ledger
@@ -30,7 +30,6 @@ from s3bundler.outputs import OutputStore
 from s3bundler.records import index_row
 from s3bundler.waiting import result_of
 from s3common.aws import AWS_ERRORS, describe, write_failed
-from s3common.errors import DownloadError
 from s3common.s3uri import S3Uri
 from s3common.sizes import GiB, MiB
 from s3common.submanifest import ManifestEntry
@@ -62,15 +61,6 @@ def _source(entry: ManifestEntry, info: ObjectInfo) -> dict[str, str]:
     return src
 
 
-def _call(what: str, fn: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(**kwargs)
-    except NETWORK_ERRORS as exc:
-        raise DownloadError(f"{what}: {describe(exc)}", transient=True) from exc
-    except AWS_ERRORS as exc:
-        raise ObjectFailed(reason_for(exc), describe(exc)) from exc
-
-
 def copy_big_object(
     s3: Any,
     entry: ManifestEntry,
@@ -90,18 +80,23 @@ def copy_big_object(
     }
     if entry.version_id:
         head_args["VersionId"] = entry.version_id
-    info = ObjectInfo.from_response(_call(where, s3.head_object, **head_args), entry.version_id)
+    info = ObjectInfo.from_response(
+        object_call(where, s3.head_object, **head_args), entry.version_id
+    )
     if info.storage_class in ("GLACIER", "DEEP_ARCHIVE") and not info.restore:
         raise ObjectFailed(dlq.GLACIER, f"storage class {info.storage_class}, not restored")
     source = _source(entry, info)
     tag_args = {k: v for k, v in source.items()}
-    tags = {t["Key"]: t["Value"] for t in _call(where, s3.get_object_tagging, **tag_args)["TagSet"]}
+    tags = {
+        t["Key"]: t["Value"]
+        for t in object_call(where, s3.get_object_tagging, **tag_args)["TagSet"]
+    }
     target = S3Uri(
         settings.archive_bucket,
         bigobject_key(settings.archive_prefix, entry.bucket, entry.key),
     )
     if info.size <= settings.multipart_threshold:
-        _call(
+        object_call(
             where,
             s3.copy_object,
             CopySource=source,
@@ -169,7 +164,7 @@ def _multipart_copy(
         number, first, last = spec
         if cancel.is_set():
             raise Cancelled()
-        resp = _call(
+        resp = object_call(
             where,
             s3.upload_part_copy,
             Bucket=target.bucket,

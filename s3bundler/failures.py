@@ -3,11 +3,15 @@ reasons, and which errors mean "no answer from S3" (a manifest-level failure ins
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import botocore.exceptions
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from s3bundler import dlq
-from s3common.aws import error_code
+from s3common.aws import AWS_ERRORS, describe, error_code
+from s3common.errors import DownloadError
 
 
 class ObjectFailed(Exception):
@@ -69,3 +73,14 @@ def reason_for(exc: BaseException) -> str:
 def reason_for_code(code: str) -> str:
     """The DLQ reason for an S3 error code (or a bare HTTP status such as '404')."""
     return REASON_OF_CODE.get(code, dlq.ERROR)
+
+
+def object_call(where: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """``fn(**kwargs)`` for one source object: an S3 error is ObjectFailed (its DLQ row), no
+    answer a transient DownloadError naming ``where`` (the manifest waits out the outage)."""
+    try:
+        return fn(**kwargs)
+    except NETWORK_ERRORS as exc:
+        raise DownloadError(f"cannot read {where}: {describe(exc)}", transient=True) from exc
+    except AWS_ERRORS as exc:
+        raise ObjectFailed(reason_for(exc), describe(exc)) from exc

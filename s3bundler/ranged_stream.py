@@ -22,7 +22,7 @@ from typing import Any
 import botocore.exceptions
 
 from s3bundler import dlq
-from s3bundler.failures import NETWORK_ERRORS, STREAM_ERRORS, ObjectFailed, reason_for
+from s3bundler.failures import NETWORK_ERRORS, STREAM_ERRORS, ObjectFailed, object_call, reason_for
 from s3bundler.object_info import ObjectInfo
 from s3bundler.stream_check import StreamCheck, object_args
 from s3bundler.waiting import result_of
@@ -113,14 +113,7 @@ class RangedStream:
     # -- requests (on the pool's threads) -----------------------------------------------------
     def _head_object(self) -> ObjectInfo:
         args = object_args(self.entry) | {"ChecksumMode": "ENABLED"}
-        try:
-            head = self._s3.head_object(**args)
-        except NETWORK_ERRORS as exc:
-            raise DownloadError(
-                f"cannot read {self.where}: {describe(exc)}", transient=True
-            ) from exc
-        except AWS_ERRORS as exc:
-            raise ObjectFailed(reason_for(exc), describe(exc)) from exc
+        head = object_call(self.where, self._s3.head_object, **args)
         info = ObjectInfo.from_response(head, self.entry.version_id)
         if (
             info.storage_class in ("GLACIER", "DEEP_ARCHIVE")

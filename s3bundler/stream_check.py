@@ -19,7 +19,7 @@ from typing import Any
 from s3bundler import dlq
 from s3bundler.checksums import BodyChecksum
 from s3bundler.etags import MultipartEtag, uniform_layout
-from s3bundler.failures import NETWORK_ERRORS, STREAM_ERRORS, ObjectFailed, reason_for
+from s3bundler.failures import NETWORK_ERRORS, STREAM_ERRORS, ObjectFailed, object_call, reason_for
 from s3bundler.object_info import ObjectInfo
 from s3common.aws import AWS_ERRORS, describe
 from s3common.errors import DownloadError
@@ -81,14 +81,8 @@ class StreamCheck:
     def _head_part(self, number: int) -> int:
         # No If-Match: servers differ on which ETag a part's HEAD compares (moto: the part's).
         # If the object changed meanwhile, its ETag check fails: a DLQ row, never bad bytes.
-        try:
-            head = self._s3.head_object(**object_args(self.entry, self.info), PartNumber=number)
-        except NETWORK_ERRORS as exc:
-            raise DownloadError(
-                f"cannot read {self.where}: {describe(exc)}", transient=True
-            ) from exc
-        except AWS_ERRORS as exc:
-            raise ObjectFailed(reason_for(exc), describe(exc)) from exc
+        args = object_args(self.entry, self.info)
+        head = object_call(self.where, self._s3.head_object, **args, PartNumber=number)
         return int(head["ContentLength"])
 
     def _guess_layout(self) -> list[int]:

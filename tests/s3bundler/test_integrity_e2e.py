@@ -15,10 +15,10 @@ import pytest
 
 from s3bundler import dlq
 from s3bundler.archiver import BundlerConfig, ManifestJob
-from s3bundler.ranged_stream import RangedStream
 from s3bundler.dlq import read_dlq
 from s3bundler.failures import ObjectFailed
 from s3bundler.index import read_index
+from s3bundler.ranged_stream import RangedStream
 from s3bundler.report import ManifestReport
 from s3common.s3uri import S3Uri
 from s3common.submanifest import HEADER_LINE, ManifestEntry
