@@ -233,3 +233,18 @@ def test_savings():
         pytest.approx(0.99)
     )
     assert prune_prices.price("SOMETHING_NEW") == prune_prices.price("STANDARD")
+
+
+def test_the_doc_names_every_column_action_and_reason():
+    from pathlib import Path
+
+    from s3restore import prune_rules
+    from s3restore.prune_log import LOG_COLUMNS, RESULT_COLUMNS
+    from s3restore.prune_report import REPORT_COLUMNS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "prune.md").read_text()
+    for columns in (REPORT_COLUMNS, LOG_COLUMNS, RESULT_COLUMNS):
+        assert ",".join(columns) in doc
+    actions = (prune_rules.DELETE, DELETED, KEPT, GONE, prune_rules.DONE_BEFORE, FAILED_DELETE)
+    for name in (*actions, *prune_rules.KEPT_REASONS, "md5=etag", "copy-etag=md5"):
+        assert f"`{name}`" in doc, name
