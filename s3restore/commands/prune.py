@@ -128,6 +128,7 @@ def _add_tuning(p: argparse.ArgumentParser) -> None:
         "--concurrency",
         type=_positive,
         default=16,
+        metavar="N",
         help="parallel HEADs and reconcile reads (default: 16)",
     )
     p.add_argument(
