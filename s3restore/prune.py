@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from s3bundler.catalog import catalog_key
+from s3bundler.catalog import FAILED, catalog_key
 from s3common.s3uri import S3Uri
 from s3common.submanifest import JobSummary, manifest_name
 from s3restore import job_outputs
@@ -36,6 +36,7 @@ from s3restore.prune_log import log_prefix, read_prior
 from s3restore.prune_report import Report
 from s3restore.prune_rules import (
     COLUMNS,
+    DLQ,
     DONE_BEFORE,
     NOT_IN_CATALOG,
     NOT_IN_JOB,
@@ -144,8 +145,12 @@ class Prune:
         prefix = log_prefix(root, job.base_name, name)
         prior = read_prior(self.s3, root, prefix)
         candidates = []
+        in_dlq = {r.ident: r for r in rows if r.status == FAILED}
         for row in rows:
             verdict = self._catalog_verdict(row, prior.deleted.get(row.ident), gate, manifest)
+            if verdict is None and row.ident in in_dlq:
+                failed = in_dlq[row.ident]
+                verdict = kept(DLQ, f"also in the DLQ index: {failed.reason}: {failed.detail}")
             if verdict is None:
                 candidates.append(row)
             else:

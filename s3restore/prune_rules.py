@@ -2,7 +2,8 @@
 
 Per catalog row, in order; the first rule that fails keeps the object, with its reason:
 
-1. the catalog says ``archived`` or ``copied`` (``failed``: it is in a DLQ index -> ``dlq``);
+1. the catalog says ``archived`` or ``copied`` (``failed``: it is in a DLQ index -> ``dlq``;
+   so is an archived object with a ``failed`` row too, e.g. ``DuplicateRow``: prune.py);
 2. the bundler did not flag it ``size-changed``/``etag-changed`` (the bytes archived are not
    the ones the inventory listed -> ``changed-since-inventory``);
 3. an MD5 of its bytes is recorded (``no-md5``);

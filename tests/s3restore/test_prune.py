@@ -48,9 +48,11 @@ class PruneJob:
         return S3Uri(self.archive_bucket, f"{PREFIX}/catalog/bucket={self.source}/{name}.parquet")
 
 
-def make_job(s3, buckets, *, versioned: bool = False, objects: int = 24) -> PruneJob:
-    """``objects`` objects, an inventory with their real sizes and ETags (and versions), the
-    grouper (10 per sub-manifest) and the bundler on each sub-manifest."""
+def make_job(
+    s3, buckets, *, versioned: bool = False, objects: int = 24, twice: str = ""
+) -> PruneJob:
+    """``objects`` objects, an inventory with their real sizes and ETags (and versions; the
+    row of ``twice`` twice), the grouper (10 per sub-manifest) and the bundler on each."""
     source, archive, manifest_bucket = buckets
     if versioned:
         s3.put_bucket_versioning(Bucket=source, VersioningConfiguration={"Status": "Enabled"})
@@ -63,7 +65,7 @@ def make_job(s3, buckets, *, versioned: bool = False, objects: int = 24) -> Prun
         row = {"Key": key, "Size": head["ContentLength"], "ETag": head["ETag"].strip('"')}
         if versioned:
             row["VersionId"] = versions[key] = head["VersionId"]
-        rows.append(row)
+        rows += [row, row] if key == twice else [row]
     fields = inventory_report.VERSIONED_FIELDS if versioned else inventory_report.DEFAULT_FIELDS
     inventory = inventory_report.put_inventory(
         s3, manifest_bucket, rows, source_bucket=source, files=2, fields=fields
@@ -174,6 +176,17 @@ def test_yes_deletes_exactly_the_verified_objects_and_says_why_others_stay(s3, j
     assert {k for k, r in rows.items() if r["action"] == "done-before"} == verified(job)
     requests = next(line for line in again.stdout.splitlines() if "requests" in line)
     assert "DeleteObjects" not in requests and "PutObject" not in requests
+
+
+def test_an_object_archived_and_also_in_the_dlq_is_kept(s3, buckets, tmp_path):
+    """Listed twice: archived once, the repetition a DuplicateRow DLQ row -- accounted for by
+    reconcile, and kept by prune, which never deletes an object a DLQ index names."""
+    job = make_job(s3, buckets, twice="data/001.bin")
+    result, rows = prune(job, tmp_path, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert rows["data/001.bin"]["action"] == "kept" and rows["data/001.bin"]["reason"] == "dlq"
+    assert "data/001.bin" in source_keys(s3, job.source)
+    assert source_keys(s3, job.source) == {*KEPT, "data/001.bin"}
 
 
 def test_versioned_bucket_loses_the_archived_version_only(s3, buckets, tmp_path):
