@@ -77,6 +77,7 @@ COMMANDS = {
     "verify": "read an archive once and check every member against its index",
     "catalog": "catalog maintenance: rebuild the catalog of archives written before it",
     "reconcile": "account for every object a job selected: archived, copied, or in a DLQ",
+    "prune": "delete source objects the catalog proves archived (dry run unless --yes)",
 }
 
 
