@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         usage=(
             "s3bundler (-q QUEUE | -m s3://BUCKET/KEY) -b BUCKET [options]\n"
             "       s3bundler COMMAND [options]   (ls, find, restore, extract, verify, catalog, "
-            "reconcile)"
+            "reconcile, prune)"
         ),
         description=(
             "The worker: bundle the objects listed in a sub-manifest into one tar archive\n"

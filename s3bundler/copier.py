@@ -28,6 +28,7 @@ from s3bundler.ledger import Ledger
 from s3bundler.object_info import ObjectInfo
 from s3bundler.outputs import OutputStore
 from s3bundler.records import index_row
+from s3bundler.stream_check import object_args
 from s3bundler.waiting import result_of
 from s3common.aws import AWS_ERRORS, describe, write_failed
 from s3common.s3uri import S3Uri
@@ -61,6 +62,20 @@ def _source(entry: ManifestEntry, info: ObjectInfo) -> dict[str, str]:
     return src
 
 
+def _head_and_tags(
+    s3: Any, entry: ManifestEntry, where: str
+) -> tuple[ObjectInfo, dict[str, str]]:
+    """What S3 says of the object (a GLACIER one not restored is a DLQ row) and its tags."""
+    head_args = object_args(entry) | {"ChecksumMode": "ENABLED"}
+    info = ObjectInfo.from_response(
+        object_call(where, s3.head_object, **head_args), entry.version_id
+    )
+    if info.storage_class in ("GLACIER", "DEEP_ARCHIVE") and not info.restore:
+        raise ObjectFailed(dlq.GLACIER, f"storage class {info.storage_class}, not restored")
+    tagset = object_call(where, s3.get_object_tagging, **_source(entry, info))["TagSet"]
+    return info, {t["Key"]: t["Value"] for t in tagset}
+
+
 def copy_big_object(
     s3: Any,
     entry: ManifestEntry,
@@ -73,24 +88,8 @@ def copy_big_object(
     if cancel.is_set():
         raise Cancelled()
     where = f"s3://{entry.bucket}/{entry.key}"
-    head_args: dict[str, Any] = {
-        "Bucket": entry.bucket,
-        "Key": entry.key,
-        "ChecksumMode": "ENABLED",
-    }
-    if entry.version_id:
-        head_args["VersionId"] = entry.version_id
-    info = ObjectInfo.from_response(
-        object_call(where, s3.head_object, **head_args), entry.version_id
-    )
-    if info.storage_class in ("GLACIER", "DEEP_ARCHIVE") and not info.restore:
-        raise ObjectFailed(dlq.GLACIER, f"storage class {info.storage_class}, not restored")
+    info, tags = _head_and_tags(s3, entry, where)
     source = _source(entry, info)
-    tag_args = {k: v for k, v in source.items()}
-    tags = {
-        t["Key"]: t["Value"]
-        for t in object_call(where, s3.get_object_tagging, **tag_args)["TagSet"]
-    }
     target = S3Uri(
         settings.archive_bucket,
         bigobject_key(settings.archive_prefix, entry.bucket, entry.key),
