@@ -71,9 +71,10 @@ def job_cost_lines(
     reports: int,
     counted: int,
     grouper: Mapping[str, int] | None = None,
+    grouper_source: str = "job summary",
 ) -> list[str]:
     """``reconcile --costs``: the job's requests (the bundlers', by archive class, and the
-    grouper's when recorded) and their cost."""
+    grouper's) and their cost."""
     lines = [
         f"costs ({prices.line()})",
         f"  bundler requests, from {counted} of {reports} completion reports"
@@ -85,10 +86,8 @@ def job_cost_lines(
         lines += cost_lines(prices, counts, cls, indent="    ")
         total += sum(prices.requests(counts, cls).values())
     if grouper:
-        lines.append("  grouper requests (job summary):")
+        lines.append(f"  grouper requests ({grouper_source}):")
         lines += cost_lines(prices, grouper, STANDARD, indent="    ")
         total += sum(prices.requests(grouper, STANDARD).values())
-    else:
-        lines.append("  grouper requests: not recorded in the job summary")
     lines.append(f"  total request cost  {money(total)}")
     return lines
