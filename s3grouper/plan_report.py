@@ -109,7 +109,7 @@ def _shape_lines(doc: dict[str, Any]) -> list[str]:
         f"(> {format_size(copied['maxsize'])}: {format_size(copied['bytes'])})",
         f"grouping     {doc['sub_manifests']:,} sub-manifests "
         f"(-s {format_size(doc['thresholds']['size'])}, -c {doc['thresholds']['count']:,}), "
-        f"{doc['archives']:,} archives",
+        f"{doc['archives']:,} archive{'' if doc['archives'] == 1 else 's'}",
     ]
     return lines + [f"note: {n}" for n in doc["notes"]]
 
@@ -137,7 +137,7 @@ def _cost_lines(doc: dict[str, Any]) -> list[str]:
         months = e["break_even_months"]
         lines.append(
             f"  {cls:<14}{money(e['monthly']['after']):>14}{money(e['one_time']):>14}"
-            f"{'never' if months is None else f'{months:,.1f} mo':>14}"
+            f"{duration(months):>14}"
             f"{money(e['monthly']['lifecycle']):>18}"
         )
     return lines
@@ -151,6 +151,13 @@ def _break_even(doc: dict[str, Any]) -> str:
             f"({money(saving)}/month)"
         )
     return (
-        f"break-even: {months:,.1f} months (saves {money(saving)}/month after a one-time "
+        f"break-even: {duration(months)} (saves {money(saving)}/month after a one-time "
         f"{money(doc['one_time'])})"
     )
+
+
+def duration(months: float | None) -> str:
+    """``3.2 months``, under a month ``5.1 days``, ``never`` for None."""
+    if months is None:
+        return "never"
+    return f"{months:,.1f} months" if months >= 1 else f"{months * 30.44:.1f} days"

@@ -110,7 +110,7 @@ def test_the_text_plan_ends_with_the_break_even_and_the_class_table(inventory):
     text = result.stdout
     assert "(nothing written)" in text and "us-east-1 list prices" in text
     assert "after bundling in DEEP_ARCHIVE" in text
-    assert "break-even: " in text and " months (saves $" in text
+    assert "break-even: " in text and " (saves $" in text
     for cls in ("STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"):
         assert f"\n  {cls} " in text
     # bundling into STANDARD saves no storage: it never breaks even
