@@ -18,6 +18,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +63,10 @@ def main() -> int:
             s3, "inventory", rows(args.objects), source_bucket="photos", files=4
         )
         cmd = [sys.executable, "-m", "s3grouper", "-m", manifest, "--plan", *args.plan_args]
-        return subprocess.run(cmd, env=env).returncode
+        started = time.monotonic()
+        code = subprocess.run(cmd, env=env).returncode
+        print(f"(s3grouper --plan: {time.monotonic() - started:.1f} s)", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":
