@@ -6,8 +6,9 @@ import argparse
 import os
 import sys
 
-from s3common.costs import job_cost_lines, prices_for, total_requests
+from s3common.costs import job_cost_lines, total_requests
 from s3common.errors import ExitCode, UsageError
+from s3common.prices import load_prices
 from s3common.s3uri import S3Uri, s3_uri_arg
 from s3grouper.plan_costs import grouper_requests
 from s3restore.commands import clients, parser
@@ -110,8 +111,7 @@ def run(args: argparse.Namespace) -> int:
         tally, str(args.job), summary.inventory, summary.objects, path, job.outputs.line()
     )
     if args.costs:  # before the verdict, which stays the last line
-        lines[-1:-1] = _cost_lines(job, session.region_name if args.region is None else args.region,
-                             args.prices)  # fmt: skip
+        lines[-1:-1] = _cost_lines(job, args.region or session.region_name, args.prices)
     print("\n".join(lines), file=counts_to, flush=True)
     return int(ExitCode.OK if tally.complete else ExitCode.CHECK_FAILED)
 
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 def _cost_lines(job: Reconcile, region: str | None, prices_file: str | None) -> list[str]:
     """``--costs``: the requests the completion reports recorded, by the class their archives
     were written in, and the grouper's as ``s3grouper --plan`` estimates them."""
-    prices = prices_for(region, prices_file)
+    prices = load_prices(region, prices_file)  # its warnings are printed with the costs
     recorded = [s.report for s in job.reports if s.report is not None and s.report.requests]
     by_class = total_requests((r.requests, r.storage_class) for r in recorded)
     manifests = len(job.reports)
