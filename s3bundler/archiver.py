@@ -25,9 +25,9 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,9 +110,12 @@ class ManifestResult:
     outputs: ManifestOutputs | None  # None: no row named a source bucket
     counts: Counts
     seconds: float
+    requests: dict[str, int] = field(default_factory=dict)  # as in the completion report
+    storage_class: str = ""
 
     def log_fields(self) -> dict[str, object]:
-        """The ``manifest_done`` line (docs/formats.md, "Log lines")."""
+        """The ``manifest_done`` line (docs/formats.md, "Log lines"); ``requests`` as
+        ``Operation:n,...`` (``-`` when not counted)."""
         archived = self.outputs is not None and self.counts.archived
         archive = self.outputs.archive_uri if archived and self.outputs else "-"
         return {
@@ -120,6 +123,7 @@ class ManifestResult:
             **self.counts.log_fields(),
             "seconds": f"{self.seconds:.2f}",
             "archive": archive,
+            "requests": ",".join(f"{op}:{n}" for op, n in sorted(self.requests.items())) or "-",
         }
 
 
@@ -151,9 +155,14 @@ class ManifestJob:
         cancel: threading.Event | None = None,
         metrics: Metrics | None = None,
         fetcher: Fetcher | None = None,
+        requests: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.s3 = s3
         self.fetcher = fetcher  # None: boto3 GETs on a thread pool of this job's own
+        # The S3 requests made for this manifest so far (s3common.requests.RequestCounter
+        # .window), recorded in the completion report; None: not counted.
+        self.requests = requests
+        self.requests_made: dict[str, int] = {}
         self.metrics = metrics or Metrics(None)
         self.config = config
         self.manifest = manifest
@@ -188,7 +197,9 @@ class ManifestJob:
                 log.warning("%s: %s; starting the archive again without it", self.manifest, exc)
                 broken.append((exc.entry, exc.failure))
         self.metrics.publish(*counts.metric_data(seconds))
-        return ManifestResult(self.manifest, outputs, counts, seconds)
+        return ManifestResult(
+            self.manifest, outputs, counts, seconds, self.requests_made, cfg.storage_class
+        )
 
     def _attempt(
         self,
@@ -287,6 +298,16 @@ class ManifestJob:
             own.close()
 
     # -- commit -------------------------------------------------------------------------------
+    def _requests_made(self) -> dict[str, int]:
+        """The requests made for this manifest, counting the report's own PutObject (it is
+        the last request of the commit, and carries these counts)."""
+        if self.requests is None:
+            return {}
+        made = dict(self.requests())
+        made["PutObject"] = made.get("PutObject", 0) + 1
+        self.requests_made = dict(sorted(made.items()))
+        return self.requests_made
+
     def _commit(
         self,
         out: ManifestOutputs | None,
@@ -309,7 +330,13 @@ class ManifestJob:
             dlq=str(dlq_uri(self.manifest)) if counts.failed else "",
             finished=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             catalog=[str(uri) for uri in catalogs],
+            storage_class=cfg.storage_class,
         )
+
+        def report_body() -> bytes:  # at the end of the commit, with its requests counted
+            report.requests = self._requests_made()
+            return report.to_json()
+
         Commit(
             outputs=out,
             dlq_uri=dlq_uri(self.manifest),
@@ -318,5 +345,5 @@ class ManifestJob:
             dlq=dlq.writer.getvalue() if counts.failed else None,
             catalogs=catalogs,
             report=S3Uri(self.manifest.bucket, report_key(self.manifest.key)),
-            report_body=report.to_json(),
+            report_body=report_body,
         ).run(self.store, self.cancel)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from s3bundler.archiver import BundlerConfig
 from s3bundler.fetched import GET_CLIENTS
@@ -12,9 +14,11 @@ from s3bundler.outage import DEFAULT_LIMIT
 from s3bundler.worker import QueueOptions, StopSignal, Worker, process_one
 from s3common.aws import make_client, make_session
 from s3common.cli import configure_logging, run
+from s3common.costs import manifest_cost_lines, prices_for
 from s3common.memory import configure_heap
 from s3common.metrics import Metrics
 from s3common.request_options import STORAGE_CLASSES, RequestOptions, read_sse_c_key
+from s3common.requests import RequestCounter
 from s3common.s3uri import s3_uri_arg
 from s3common.sizes import parse_size, size_arg
 from s3common.submanifest import LEGACY_FIELDS
@@ -61,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-metrics", action="store_true", help="do not publish CloudWatch metrics (S3Bundler)"
     )
+    _add_costs(p)
     p.add_argument("-r", "--region", help="AWS region (default: from the environment)")
     p.add_argument("--profile", help="AWS profile (default: from the environment)")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -180,6 +185,21 @@ def _add_tuning(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_costs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="print each finished manifest's S3 requests by operation and their cost at list "
+        "prices on stdout (they are in its completion report either way)",
+    )
+    p.add_argument(
+        "--prices",
+        metavar="FILE",
+        help="price table overrides (docs/costs.md; default: the shipped table, the client's "
+        "region)",
+    )
+
+
 def _add_queue(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--outage-limit",
@@ -239,6 +259,17 @@ def request_options_from_args(args: argparse.Namespace) -> RequestOptions:
     )
 
 
+def _report_printer(args: argparse.Namespace, region: str | None) -> Callable[[Any], None]:
+    """``--report``: each finished manifest's requests and their cost, on stdout."""
+    prices = prices_for(region, args.prices)
+
+    def show(result: Any) -> None:
+        lines = manifest_cost_lines(prices, result.manifest, result.requests, result.storage_class)
+        print("\n".join(lines), flush=True)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMMANDS:
@@ -260,13 +291,16 @@ def main(argv: list[str] | None = None) -> int:
         s3 = requests.install(
             make_client(session, "s3", max_pool_connections=args.concurrency + 16)
         )
+        counter = RequestCounter()
+        counter.attach(s3)
+        on_done = _report_printer(args, s3.meta.region_name) if args.report else None
         metrics = Metrics(None if args.no_metrics else make_client(session, "cloudwatch"))
-        fetcher = make_fetcher(args.get_client, s3, session, args.concurrency, requests)
+        fetcher = make_fetcher(args.get_client, s3, session, args.concurrency, requests, counter)
         try:
             if args.manifest is not None:
                 return process_one(
                     s3, config, args.manifest, stop.event, metrics, fetcher, args.outage_limit,
-                    requests,
+                    requests, counter, on_done,
                 )  # fmt: skip
             sqs = make_client(session, "sqs")
             options = QueueOptions(
@@ -276,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
                 visibility_timeout=args.visibility_timeout,
                 outage_limit=args.outage_limit,
             )
-            worker = Worker(s3, sqs, config, options, stop.event, metrics, fetcher, requests)
+            worker = Worker(
+                s3, sqs, config, options, stop.event, metrics, fetcher, requests, counter, on_done
+            )
             return worker.run()
         finally:
             fetcher.close()

@@ -44,6 +44,7 @@ from s3bundler.crt_get import (
 from s3bundler.crt_target import Target, resolve_target
 from s3bundler.fetched import Fetched
 from s3common.request_options import RequestOptions
+from s3common.requests import RequestCounter
 from s3common.submanifest import ManifestEntry
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,10 @@ class CrtFetcher:
         ca_bundle: str | None = None,
         probe_client: Any = None,
         requests: RequestOptions | None = None,
+        counter: RequestCounter | None = None,
     ) -> None:
         self.s3 = s3_client
+        self._counter = counter  # counts each request sent (awscrt's own retries unseen)
         self._requests = requests or RequestOptions()
         self._botocore_credentials = credentials
         self._concurrency = concurrency
@@ -215,6 +218,8 @@ class CrtFetcher:
         """One signed GET of ``path`` as awscrt's DEFAULT request (sent as is, no splitting);
         ``on``: on_headers / on_body / on_done as awscrt calls them."""
         request = http.HttpRequest("GET", path, http.HttpHeaders([("Host", target.host), *headers]))
+        if self._counter is not None:
+            self._counter.add(operation)
         return self.client(target.scheme).make_request(
             type=s3.S3RequestType.DEFAULT,
             operation_name=operation,

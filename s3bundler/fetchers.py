@@ -8,15 +8,22 @@ from typing import Any
 from s3bundler.boto_reads import BotoFetcher
 from s3bundler.fetched import Fetcher
 from s3common.request_options import RequestOptions
+from s3common.requests import RequestCounter
 
 log = logging.getLogger(__name__)
 
 
 def make_fetcher(
-    kind: str, s3: Any, session: Any, concurrency: int, requests: RequestOptions | None = None
+    kind: str,
+    s3: Any,
+    session: Any,
+    concurrency: int,
+    requests: RequestOptions | None = None,
+    counter: RequestCounter | None = None,
 ) -> Fetcher:
     """The fetcher for ``--get-client``. ``crt`` needs credentials boto3 can resolve; without
-    any it falls back to boto3, whose own error then says what is missing."""
+    any it falls back to boto3, whose own error then says what is missing. ``counter`` counts
+    awscrt's requests (boto3's are counted on the client ``s3``)."""
     if kind == "crt":
         credentials = session.get_credentials()
         if credentials is not None:
@@ -24,6 +31,9 @@ def make_fetcher(
 
             # AWS_CA_BUNDLE or the profile's ca_bundle, as boto3 uses it
             ca_bundle = session._session.get_config_variable("ca_bundle")
-            return CrtFetcher(s3, credentials, concurrency, ca_bundle=ca_bundle, requests=requests)
+            return CrtFetcher(
+                s3, credentials, concurrency, ca_bundle=ca_bundle, requests=requests,
+                counter=counter,
+            )  # fmt: skip
         log.warning("no AWS credentials found: small objects are read with boto3")
     return BotoFetcher(s3, concurrency)

@@ -10,6 +10,7 @@ and reprocessing the same manifest overwrites the same keys.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -100,7 +101,7 @@ class Commit:
     index: bytes | None
     dlq: bytes | None
     report: S3Uri
-    report_body: bytes
+    report_body: Callable[[], bytes]  # made when it is written: it counts the commit's requests
     catalogs: dict[S3Uri, bytes] = field(default_factory=dict)
 
     def run(self, store: OutputStore, cancel: Any) -> None:
@@ -114,7 +115,7 @@ class Commit:
             store.delete(self.dlq_uri)
         for uri, body in self.catalogs.items():
             store.put(uri, body, "application/vnd.apache.parquet")
-        store.put(self.report, self.report_body, "application/json")
+        store.put(self.report, self.report_body(), "application/json")
 
     def _archive(self, store: OutputStore, out: ManifestOutputs) -> None:
         # A stale index from an earlier run must never sit beside a different archive.

@@ -8,7 +8,15 @@ counts are exact. ``submitmanifest.py --wait`` sums them to follow a job. JSON::
      "archived_bytes": ..., "copied": ..., "copied_bytes": ..., "failed": ...,
      "errors": {"NoSuchKey": 3}, "seconds": 41.2, "archive": "s3://...|", "index": "...",
      "dlq": "s3://...|", "finished": "2024-01-31T12:00:00Z",
-     "catalog": ["s3://.../catalog/bucket=src/x-manifest.0.parquet"]}
+     "catalog": ["s3://.../catalog/bucket=src/x-manifest.0.parquet"],
+     "requests": {"GetObject": 65002, "HeadObject": 2, "PutObject": 4, "UploadPart": 3, ...},
+     "storage_class": "GLACIER"}
+
+``requests`` are the S3 requests the worker made for the manifest, by operation, up to and
+including the report's own PUT (all attempts, retries included; ``{}`` when not counted, and
+in reports written before they were); ``storage_class`` is the class its archive and copies
+were written in (``""``: the bucket's default). Both are what ``s3bundler --report`` and
+``s3bundler reconcile --costs`` price (docs/costs.md).
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ class ManifestReport:
     dlq: str = ""
     finished: str = ""
     catalog: list[str] = field(default_factory=list)  # the catalog files written
+    requests: dict[str, int] = field(default_factory=dict)  # S3 requests made, by operation
+    storage_class: str = ""  # of the archive and copies; "" = the bucket's default
     format: str = REPORT_FORMAT
 
     def to_json(self) -> bytes:
@@ -45,6 +55,8 @@ class ManifestReport:
             "dlq": self.dlq,
             "finished": self.finished,
             "catalog": self.catalog,
+            "requests": dict(sorted(self.requests.items())),
+            "storage_class": self.storage_class,
             "format": self.format,
         }
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
@@ -65,6 +77,8 @@ class ManifestReport:
                 dlq=str(raw.get("dlq", "")),
                 finished=str(raw.get("finished", "")),
                 catalog=[str(uri) for uri in raw.get("catalog") or []],
+                requests={str(k): int(v) for k, v in dict(raw.get("requests") or {}).items()},
+                storage_class=str(raw.get("storage_class") or ""),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not an s3bundler completion report: {exc}") from None

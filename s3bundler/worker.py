@@ -22,6 +22,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -44,6 +45,7 @@ from s3common.errors import ExitCode, S3BundlerError
 from s3common.metrics import Metrics
 from s3common.queues import resolve_queue_url
 from s3common.request_options import RequestOptions
+from s3common.requests import RequestCounter
 from s3common.s3uri import S3Uri
 
 log = logging.getLogger(__name__)
@@ -71,15 +73,21 @@ def run_manifest(
     fetcher: Fetcher | None,
     outage: OutageWait,
     requests: RequestOptions | None = None,
+    counter: RequestCounter | None = None,
 ) -> ManifestResult:
     """Run one manifest; an outage is waited out and the manifest run again, until the outage
-    limit (then the transient error propagates)."""
+    limit (then the transient error propagates). With a ``counter`` (attached to ``s3`` and
+    given to the fetcher), the requests made for it, every attempt included, go into its
+    completion report."""
     if requests is not None:
         requests.owned.add(manifest.bucket)  # --expected-bucket-owner covers it, not SSE-C
     since = time.monotonic()
+    made = counter.window() if counter is not None else None  # one manifest at a time
     for attempt in itertools.count():
         try:
-            job = ManifestJob(s3, config, manifest, cancel=stop, metrics=metrics, fetcher=fetcher)
+            job = ManifestJob(
+                s3, config, manifest, cancel=stop, metrics=metrics, fetcher=fetcher, requests=made
+            )
             return job.run()
         except S3BundlerError as exc:
             if not exc.transient:
@@ -119,11 +127,15 @@ def process_one(
     fetcher: Fetcher | None = None,
     outage_limit: float = DEFAULT_LIMIT,
     requests: RequestOptions | None = None,
+    counter: RequestCounter | None = None,
+    on_done: Callable[[ManifestResult], None] | None = None,
 ) -> int:
     """``-m``: process one manifest and return the exit code."""
     try:
         outage = OutageWait(s3, stop, outage_limit)
-        result = run_manifest(s3, config, manifest, stop, metrics, fetcher, outage, requests)
+        result = run_manifest(
+            s3, config, manifest, stop, metrics, fetcher, outage, requests, counter
+        )
     except Cancelled:
         events.manifest_failed(manifest, "Stopped", "stopped by signal; upload aborted")
         return EXIT_STOPPED
@@ -131,6 +143,8 @@ def process_one(
         events.manifest_failed(manifest, type(exc).__name__, str(exc))
         raise
     events.manifest_done(result.log_fields())
+    if on_done is not None:
+        on_done(result)
     return int(ExitCode.OK)
 
 
@@ -145,10 +159,14 @@ class Worker:
         metrics: Metrics,
         fetcher: Fetcher | None = None,
         requests: RequestOptions | None = None,
+        counter: RequestCounter | None = None,
+        on_done: Callable[[ManifestResult], None] | None = None,
     ) -> None:
         self.s3 = s3
         self.fetcher = fetcher
         self.requests = requests
+        self.counter = counter  # S3 requests, for the completion reports
+        self.on_done = on_done  # each finished manifest (--report)
         self.metrics = metrics
         self.sqs = sqs
         self.config = config
@@ -207,7 +225,7 @@ class Worker:
         try:
             result = run_manifest(
                 self.s3, self.config, manifest, self.stop, self.metrics, self.fetcher,
-                self.outage, self.requests,
+                self.outage, self.requests, self.counter,
             )  # fmt: skip
         except Cancelled:
             events.manifest_failed(manifest, "Stopped", "stopped by signal; released")
@@ -225,6 +243,8 @@ class Worker:
                 self._release(receipt)
             return int(exc.exit_code)
         events.manifest_done(result.log_fields())
+        if self.on_done is not None:
+            self.on_done(result)
         return None
 
     # -- SQS ----------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Counting the requests a boto3 client makes, by operation (``GetObject``, ``UploadPartCopy``
-...): what a command reports it did, and what it cost (docs/restore.md)."""
+...): what a command reports it did, and what it cost (docs/restore.md, docs/costs.md).
+Requests sent another way (the bundler's awscrt GETs) are counted with :meth:`add`."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 
@@ -25,6 +27,29 @@ class RequestCounter:
         operation = event_name.rsplit(".", 1)[-1] or "unknown"  # before-send.s3.GetObject
         with self._lock:
             self.counts[operation] += 1
+
+    def add(self, operation: str, n: int = 1) -> None:
+        """Count ``n`` requests of ``operation`` sent without a boto3 client."""
+        with self._lock:
+            self.counts[operation] += n
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+    def since(self, snapshot: dict[str, int]) -> dict[str, int]:
+        """The requests counted after ``snapshot`` was taken, by operation."""
+        with self._lock:
+            now = dict(self.counts)
+        return {
+            op: n - snapshot.get(op, 0) for op, n in sorted(now.items()) if n > snapshot.get(op, 0)
+        }
+
+    def window(self) -> Callable[[], dict[str, int]]:
+        """A function returning the requests counted from now on (one manifest's, when the
+        client serves one manifest at a time)."""
+        start = self.snapshot()
+        return lambda: self.since(start)
 
     def line(self) -> str:
         """``GetObject 3, PutObject 2`` (``none`` when nothing was sent)."""

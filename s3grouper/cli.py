@@ -22,6 +22,7 @@ from s3grouper.grouper import (
     run_grouper,
 )
 from s3grouper.grouping import DEFAULT_COUNT_THRESHOLD, DEFAULT_SIZE_THRESHOLD, Thresholds
+from s3grouper.plan_cli import add_plan_args, run_plan
 
 PROG = "s3grouper"
 
@@ -36,6 +37,7 @@ examples:
   s3grouper -m s3://inv/.../manifest.json -b work-bucket -s 1GiB -c 10000 -i logs/ --exclude '*.tmp'
   s3grouper -m s3://inv/.../manifest.json -b work-bucket -g          # archived objects only
   s3grouper -m s3://inv/.../manifest.json -b work-bucket --queue s3bundler-queue
+  s3grouper -m s3://inv/.../manifest.json --plan --archive-class DEEP_ARCHIVE  # costs, no writes
 
 exit codes: 0 ok, 2 usage/bad input, 3 unreadable inventory, 4 upload failed,
 5 download failed, 7 other AWS error. See docs/s3grouper.md.
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_grouping_args(p.add_argument_group("grouping"))
     _add_filter_args(p.add_argument_group("filters (all optional, combined with AND)"))
     _add_env_args(p.add_argument_group("AWS and logging"))
+    add_plan_args(p)
     return p
 
 
@@ -96,7 +99,7 @@ def _add_io_args(io: argparse._ArgumentGroup) -> None:
         "-m", "--manifest", required=True, type=s3_uri_arg, metavar="S3URI",
         help="the inventory report's manifest.json (s3://bucket/.../manifest.json)",
     )  # fmt: skip
-    io.add_argument("-b", "--bucket", required=True, help="bucket to write sub-manifests to")
+    io.add_argument("-b", "--bucket", help="bucket to write sub-manifests to (required)")
     io.add_argument(
         "-p", "--prefix", default=DEFAULT_PREFIX,
         help=f"key prefix of the sub-manifests (default: {DEFAULT_PREFIX})",
@@ -213,9 +216,11 @@ def options_from_args(args: argparse.Namespace) -> GrouperOptions:
         all_versions=args.all_versions,
         keep_folders=args.keep_folders,
     )
+    if not args.bucket and not args.plan:
+        raise UsageError("the following arguments are required: -b/--bucket (see --help)")
     return GrouperOptions(
         manifest=args.manifest,
-        bucket=args.bucket,
+        bucket=args.bucket or "",
         prefix=args.prefix,
         name=args.key,
         thresholds=Thresholds(size=args.size_threshold, count=args.count_threshold),
@@ -243,6 +248,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(verbose=args.verbose, debug=args.debug)
     options = options_from_args(args)
+    if args.plan:
+        return run_plan(args, options)
     result = run_grouper(options, make_clients(options))
     print(result.line(), flush=True)
     return 0

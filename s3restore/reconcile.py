@@ -117,6 +117,8 @@ class Reconcile:
         self.outputs = Outputs()
         self.tally = Tally()
         self.job: JobSummary | None = None
+        self.reports: list[ReportState] = []  # the sub-manifests' completion reports
+        self.data_files = 0  # of the inventory
 
     def load_job(self) -> JobSummary:
         self.job = job_outputs.load_job(self.s3, self.options.job)
@@ -129,6 +131,7 @@ class Reconcile:
         manifests = job_outputs.job_manifests(job)
         self.outputs.manifests = len(manifests)
         reports = job_outputs.read_reports(self.s3, manifests, self.options.concurrency)
+        self.reports = reports
         for state in reports:
             if state.report is None:
                 csv.finding(NO_REPORT, state.manifest, state.uri, detail=state.problem)
@@ -189,6 +192,7 @@ class Reconcile:
         filters = filters_from_job(job.options, self.options.job)
         selection = Selection(self.s3, parse_s3_uri(job.inventory), filters)
         manifest = selection.open()
+        self.data_files = len(manifest.files)
         thresholds = thresholds_from_job(job.options)
         grouper = Grouper(thresholds) if thresholds else None
         files = [0]

@@ -106,6 +106,10 @@ def test_wheel_installs_the_clis_with_runtime_dependencies_only(tmp_path: Path):
         proc = _run([bin_dir / cli, "--help"], cwd=tmp_path)
         assert proc.returncode == 0, f"{cli} --help: {proc.stderr[-2000:]}"
         assert "usage:" in proc.stdout, proc.stdout
+    # The price table is package data: --plan, --report and reconcile --costs need it.
+    probe = "from s3common.prices import load_prices; print(load_prices().storage('GLACIER'))"
+    proc = _run([bin_dir / "python", "-c", probe], cwd=tmp_path)
+    assert proc.returncode == 0 and float(proc.stdout) > 0, proc.stderr[-2000:]
     for module in NOT_RUNTIME:
         proc = _run([bin_dir / "python", "-c", f"import {module}"], cwd=tmp_path)
         assert proc.returncode != 0, f"{module} is importable without the extras"

@@ -6,8 +6,11 @@ import argparse
 import os
 import sys
 
+from s3common.costs import job_cost_lines, total_requests
 from s3common.errors import ExitCode, UsageError
+from s3common.prices import load_prices
 from s3common.s3uri import S3Uri, s3_uri_arg
+from s3grouper.plan_costs import grouper_requests
 from s3restore.commands import clients, parser
 from s3restore.job_outputs import catalog_root_arg
 from s3restore.reconcile import ROWS_PER_PART, Reconcile, ReconcileOptions
@@ -25,6 +28,8 @@ EXAMPLES = """\
   s3bundler reconcile s3://work/s3grouper-output/inv-src-daily-2024-01-31T00-00Z-manifest.job.json
   s3bundler reconcile s3://work/s3grouper-output/x-manifest.job.json \\
       --catalog s3://my-archive-bucket/archives --report /tmp/x.csv --work-dir /mnt/scratch
+
+  s3bundler reconcile s3://work/s3grouper-output/x-manifest.job.json --costs
 
   exit 0: complete (every selected object accounted for, once); exit 1: problems (see the CSV)"""
 
@@ -60,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the problems here (default: ./<job name>.reconcile.csv); '-' for stdout "
         "(the counts then go to stderr)",
     )  # fmt: skip
+    p.add_argument(
+        "--costs", action="store_true",
+        help="also print the job's S3 requests (summed from the completion reports; the "
+        "grouper's estimated) and their cost at list prices (docs/costs.md)",
+    )  # fmt: skip
+    p.add_argument("--prices", metavar="FILE",
+                   help="price table overrides for --costs (docs/costs.md)")  # fmt: skip
     p.add_argument("--work-dir", metavar="DIR",
                    help="local scratch for the spilled parts (default: $TMPDIR)")  # fmt: skip
     p.add_argument("--concurrency", type=_positive, default=16,
@@ -98,5 +110,20 @@ def run(args: argparse.Namespace) -> int:
     lines = summary_lines(
         tally, str(args.job), summary.inventory, summary.objects, path, job.outputs.line()
     )
+    if args.costs:  # before the verdict, which stays the last line
+        lines[-1:-1] = _cost_lines(job, args.region or session.region_name, args.prices)
     print("\n".join(lines), file=counts_to, flush=True)
     return int(ExitCode.OK if tally.complete else ExitCode.CHECK_FAILED)
+
+
+def _cost_lines(job: Reconcile, region: str | None, prices_file: str | None) -> list[str]:
+    """``--costs``: the requests the completion reports recorded, by the class their archives
+    were written in, and the grouper's as ``s3grouper --plan`` estimates them."""
+    prices = load_prices(region, prices_file)  # its warnings are printed with the costs
+    recorded = [s.report for s in job.reports if s.report is not None and s.report.requests]
+    by_class = total_requests((r.requests, r.storage_class) for r in recorded)
+    manifests = len(job.reports)
+    grouper = grouper_requests(job.data_files, manifests)
+    source = f"estimated: a first run over {job.data_files} data files, {manifests} sub-manifests"
+    lines = job_cost_lines(prices, by_class, manifests, len(recorded), grouper, source)
+    return lines + [f"  note: {w}" for w in prices.warnings]

@@ -16,7 +16,13 @@ def sample() -> ManifestReport:
         copied_bytes=10**10,
         errors=Counter({"NoSuchKey": 1}),
     )
-    return ManifestReport(manifest="s3://m/p/x.0.index", counts=counts, seconds=1.5)
+    return ManifestReport(
+        manifest="s3://m/p/x.0.index",
+        counts=counts,
+        seconds=1.5,
+        requests={"PutObject": 4, "GetObject": 3},
+        storage_class="GLACIER",
+    )
 
 
 def test_report_round_trip():
@@ -43,7 +49,17 @@ def test_report_json_is_the_documented_flat_document():
         "dlq": "",
         "finished": "",
         "catalog": [],
+        "requests": {"GetObject": 3, "PutObject": 4},
+        "storage_class": "GLACIER",
     }
+
+
+def test_a_report_written_before_requests_were_counted_still_reads():
+    doc = json.loads(sample().to_json())
+    del doc["requests"], doc["storage_class"]
+    report = ManifestReport.from_json(json.dumps(doc))
+    assert report.requests == {} and report.storage_class == ""
+    assert report.counts == sample().counts
 
 
 @pytest.mark.parametrize(

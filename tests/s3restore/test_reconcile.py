@@ -231,3 +231,29 @@ def test_the_doc_names_every_csv_column_and_problem():
     kinds = [v for k, v in vars(reconcile_report).items() if k.isupper() and isinstance(v, str)]
     for problem in [*kinds, "missing", "duplicated", "unexpected"]:
         assert f"`{problem}`" in doc, problem
+
+
+def test_costs_sum_the_requests_of_the_completion_reports(s3, job, tmp_path, capsys):
+    from s3bundler.report import ManifestReport
+    from s3common.prices import load_prices
+
+    written = {0: ({"GetObject": 1000, "UploadPart": 10}, "GLACIER"),
+               1: ({"GetObject": 500, "PutObject": 4}, "")}  # fmt: skip
+    for n, (requests, storage_class) in written.items():
+        uri = job.manifests[n]
+        key = report_key(uri.key)
+        report = ManifestReport.from_json(s3.get_object(Bucket=uri.bucket, Key=key)["Body"].read())
+        report.requests, report.storage_class = requests, storage_class
+        s3.put_object(Bucket=uri.bucket, Key=key, Body=report.to_json())
+    code, out, _ = reconcile(job, tmp_path, capsys, "--costs")
+    assert code == 0
+    assert "bundler requests, from 2 of 3 completion reports (the others recorded none)" in out
+    assert "  written in GLACIER:" in out and "  written in STANDARD:" in out
+    assert "grouper requests (estimated: a first run over 3 data files, 3 sub-manifests)" in out
+    p = load_prices("us-east-1")
+    get, put = p.request("STANDARD", "get"), p.request("STANDARD", "put")
+    bundlers = 1500 * get + 10 * p.request("GLACIER", "put") + 4 * put
+    grouper = (5 + 4 + 1) * get + (1 + 3 * 3 + 1) * put  # GET/HEAD tier, PUT/LIST tier
+    total = next(line for line in out.splitlines() if "total request cost" in line)
+    assert total.split()[-1] == f"${bundlers + grouper:.6f}"
+    assert out.rstrip().endswith("complete: all 45 selected objects accounted for, once each")
