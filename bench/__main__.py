@@ -31,13 +31,18 @@ from bench.restore_bench import find_case, restore_cases, restore_table
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def grouper_cases(quick: bool, rows: int | None) -> dict[str, list[tuple[str, int]]]:
-    """Scenario name -> (format, rows) cases. The small CSV case is there to show that peak
-    RSS does not grow with the inventory."""
+GrouperCase = tuple[str, int, int | None]  # format, rows, shards (None: a plain run)
+
+
+def grouper_cases(quick: bool, rows: int | None) -> dict[str, list[GrouperCase]]:
+    """Scenario name -> (format, rows, shards) cases. The small CSV case is there to show that
+    peak RSS does not grow with the inventory; ``grouper-shards`` runs one CSV inventory
+    unsharded and as 2 shards at once (``--shard 0/2``, ``1/2``), one after the other."""
     big = rows or (200_000 if quick else 1_000_000)
     return {
-        "grouper-csv": [("CSV", big // 4), ("CSV", big)],
-        "grouper-parquet": [("Parquet", big)],
+        "grouper-csv": [("CSV", big // 4, None), ("CSV", big, None)],
+        "grouper-parquet": [("Parquet", big, None)],
+        "grouper-shards": [("CSV", big, 1), ("CSV", big, 2)],
     }
 
 
@@ -128,7 +133,7 @@ def log(msg: str) -> None:
 
 def run(
     scenarios: list[Scenario],
-    grouper: list[tuple[str, str, int]],
+    grouper: list[tuple[str, str, int, int | None]],
     settings: Settings,
     *,
     replay: bool = True,
@@ -137,7 +142,8 @@ def run(
     get_back: tuple[str, ...] = (),
     quick: bool = False,
 ) -> dict[str, Any]:
-    """Run bundler scenarios and grouper cases (scenario, format, rows) on one endpoint."""
+    """Run bundler scenarios and grouper cases (scenario, format, rows, shards) on one
+    endpoint."""
     started = time.monotonic()
     sinks = [ARCHIVE_BUCKET] if sink else []
     with BenchServer(replay=replay, tls=tls, sink_buckets=sinks) as server:
@@ -146,7 +152,7 @@ def run(
         grows = []
         if grouper:
             s3 = server.client()
-            for name, fmt, n in grouper:
+            for name, fmt, n, shards in grouper:
                 g = grouper_case(
                     server,
                     s3,
@@ -156,9 +162,11 @@ def run(
                     scenario=name,
                     log=log,
                     put_sink=sink,
+                    shards=shards,
                 )
                 log(
-                    f"  {name} {fmt} {n:,} rows: {g['seconds']:.2f}s {g['rows_per_s']:,} rows/s"
+                    f"  {name} {g['format']} {n:,} rows: {g['seconds']:.2f}s "
+                    f"{g['rows_per_s']:,} rows/s"
                     f" CPU {g['cpu_process']:.2f}s RSS {g['peak_rss_mib']:.0f} MiB"
                 )
                 grows.append(g)
@@ -196,16 +204,21 @@ def main(argv: list[str] | None = None) -> int:
         for sc in all_scenarios:
             print(f"{sc.name:16} {sc.about}")
         for name, cases in grouper_cases(args.quick, args.grouper_rows).items():
-            print(f"{name:16} s3grouper on " + " and ".join(f"{n:,}-row {f}" for f, n in cases))
+            print(
+                f"{name:16} s3grouper on "
+                + " and ".join(
+                    f"{n:,}-row {f}" + (f" in {k} shard(s)" if k else "") for f, n, k in cases
+                )
+            )
         for name, about in GET_BACK.items():
             print(f"{name:16} {about}")
         return 0
     scenarios = [s for s in all_scenarios if s.name in args.wanted]
     grouper = [
-        (name, fmt, n)
+        (name, fmt, n, shards)
         for name, cases in grouper_cases(args.quick, args.grouper_rows).items()
         if name in args.wanted
-        for fmt, n in cases
+        for fmt, n, shards in cases
     ]
     settings = Settings(
         latency_ms=args.latency_ms, concurrency=args.concurrency, repeat=args.repeat, log=log
