@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N|auto",
         help="group each inventory in N shards (N grouper tasks, or processes with --local), "
         f"each taking a fixed share of its data files; '{AUTO}': the existing job's count, else "
-        "one per 8 data files, at most 64 (default: 1)",
+        "one per 8 data files, at most 16 (default: 1)",
     )
     _add_local_args(p)
     _add_follow_args(p)

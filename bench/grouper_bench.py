@@ -7,7 +7,12 @@ wall seconds, rows/s, CPU and peak RSS of the s3grouper process, and the S3 requ
 
 ``--shards 1,2`` runs each inventory unsharded and as 2 shards (``s3grouper --shard i/2``, the
 processes at once, as ``submitmanifest.py --local --shards 2`` does): wall time from the first
-start to the last exit, CPU summed, peak RSS the largest process's.
+start to the last exit, CPU summed, peak RSS the largest process's. ``--isolated`` runs the
+shards one after another instead and takes the slowest shard's wall time as the job's: what S
+tasks on S machines would see, on a machine without a spare core per shard. Isolated runs
+(their 1-shard run too, for comparison) store the sub-manifests in moto: the put sink cannot
+answer the listing a later shard makes of the job's name (bench/endpoint/sinks.py), and moto
+costs the endpoint ~6 ms of CPU per sub-manifest more.
 
 ``make bench`` runs the same cases (``python -m bench --scenario grouper-csv``). Not a test:
 numbers depend on the machine. The inventory is laid out as S3 does it (see
@@ -48,6 +53,7 @@ from bench.measure import Measured, run_measured  # noqa: E402
 from s3common import submanifest  # noqa: E402
 from s3common.s3uri import parse_s3_uri  # noqa: E402
 from s3jobs.inventory_report import DEFAULT_FIELDS, put_report  # noqa: E402
+from s3jobs.local import shard_env  # noqa: E402
 
 FIELDS = (*DEFAULT_FIELDS, "EncryptionStatus")
 INVENTORY_BUCKET = "bench-inventory"
@@ -124,13 +130,17 @@ def grouper_case(
     log: Any = print,
     put_sink: bool = True,
     shards: int | None = None,
+    isolated: bool = False,
 ) -> dict[str, Any]:
     """Generate a ``rows``-row inventory in ``files`` data files (latency off), then run
     s3grouper on it at ``latency_ms`` (sub-manifests to the put sink unless ``put_sink`` is
     false), verify its output and return the measurements. With ``shards`` (> 1) that many
-    ``--shard i/S`` processes run at once; its result is labelled with the shard count."""
+    ``--shard i/S`` processes run at once (``isolated``: one after another, the job's wall time
+    the slowest shard's); its result is labelled with the shard count."""
     server.set_latency(0)
+    put_sink = put_sink and not isolated  # the sink cannot list what a shard looks for
     config_id = f"bench-{fmt}-{rows}" + (f"-{shards}shards" if shards else "")
+    config_id += "-isolated" if isolated else ""
     uri, bodies = _put_inventory(s3, fmt, rows, files, config_id, log)
     data_bytes = sum(len(b) for b in bodies)
     env = {**os.environ, **server.env()}
@@ -142,7 +152,7 @@ def grouper_case(
     server.reset_counts()
     before = server.counts()
     try:
-        m = _run_shards(cmd, env, shards or 1)
+        m = _run_shards(cmd, env, shards or 1, isolated)
         after = server.counts()
     finally:
         server.set_latency(0)
@@ -154,9 +164,10 @@ def grouper_case(
         "scenario": scenario or f"grouper-{fmt.lower()}",
         # the table's inventory column; a sharded run's is labelled (and so kept out of the
         # per-process targets, which pick format "CSV")
-        "format": fmt if shards is None else f"{fmt}, {shards} shard{'s' * (shards > 1)}",
+        "format": fmt if shards is None else _label(fmt, shards, isolated),
         "file_format": fmt,
         "shards": shards or 1,
+        "isolated": isolated,
         "inventory": uri,
         "rows": rows,
         "data_files": len(bodies),
@@ -178,21 +189,35 @@ def grouper_case(
     }
 
 
-def _run_shards(cmd: list[str], env: dict[str, str], shards: int) -> Measured:
-    """``cmd`` as one process, or as ``shards`` processes ``--shard i/S`` at once: the
-    wall time from the first start to the last exit, CPU summed, the largest peak RSS, the
-    outputs joined."""
+def _label(fmt: str, shards: int, isolated: bool) -> str:
+    if shards == 1:
+        return f"{fmt}, 1 shard" + (" (moto stores)" if isolated else "")
+    return f"{fmt}, {shards} shards " + ("each alone (moto stores)" if isolated else "at once")
+
+
+def _run_shards(cmd: list[str], env: dict[str, str], shards: int, isolated: bool) -> Measured:
+    """``cmd`` as one process, or as ``shards`` processes ``--shard i/S``: at once (the wall
+    time from the first start to the last exit), or ``isolated``, one after another (the
+    slowest shard's wall time); CPU summed, the largest peak RSS, the outputs joined."""
     if shards == 1:
         return run_measured(cmd, env)
     t0 = time.monotonic()
-    with ThreadPoolExecutor(shards) as pool:
-        runs = list(
-            pool.map(lambda i: run_measured([*cmd, "--shard", f"{i}/{shards}"], env), range(shards))
-        )
+    if isolated:
+        runs = [run_measured([*cmd, "--shard", f"{i}/{shards}"], env) for i in range(shards)]
+        wall = max(r.wall for r in runs)
+    else:
+        env = {**shard_env(shards), **env}  # Arrow's threads shared out, as --local does
+        with ThreadPoolExecutor(shards) as pool:
+            runs = list(
+                pool.map(
+                    lambda i: run_measured([*cmd, "--shard", f"{i}/{shards}"], env), range(shards)
+                )
+            )
+        wall = time.monotonic() - t0
     return Measured(
         cmd=cmd,
         returncode=max(r.returncode for r in runs),
-        wall=time.monotonic() - t0,
+        wall=wall,
         user=sum(r.user for r in runs),
         sys=sum(r.sys for r in runs),
         maxrss_kib=max(r.maxrss_kib for r in runs),
@@ -247,6 +272,7 @@ def main() -> None:
     ap.add_argument(
         "--shards", default="", help="comma-separated shard counts to run each inventory with"
     )
+    ap.add_argument("--isolated", action="store_true", help="run a job's shards one after another")
     args = ap.parse_args()
     counts = [int(n) for n in args.shards.split(",") if n.strip()] or [None]
     with BenchServer(tls=not args.http) as server:
@@ -261,6 +287,7 @@ def main() -> None:
                 latency_ms=args.latency_ms,
                 put_sink=not args.no_put_sink,
                 shards=shards,
+                isolated=args.isolated,
             )
             server.reset_state()
             print("   ", r["output"].replace("\n", "\n    "))

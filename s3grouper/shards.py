@@ -25,7 +25,7 @@ SHARD_SUFFIX = ".shard.json"
 #: ``--shards auto``: one shard per this many data files ...
 FILES_PER_SHARD = 8
 #: ... and at most this many shards.
-MAX_AUTO_SHARDS = 64
+MAX_AUTO_SHARDS = 16
 
 _SHARD_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 _LAYOUT_RE = re.compile(r"^(?:(\d+)|s(\d+)-of-(\d+))\.")

@@ -219,7 +219,7 @@ def test_shard_parsing_and_auto_count():
     for bad in ("4/4", "x/2", "1", "-1/2", "0/0"):
         with pytest.raises(ValueError):
             Shard.parse(bad)
-    assert [auto_shards(n) for n in (0, 7, 8, 16, 100, 10_000)] == [1, 1, 1, 2, 12, 64]
+    assert [auto_shards(n) for n in (0, 7, 8, 16, 100, 10_000)] == [1, 1, 1, 2, 12, 16]
 
 
 def test_job_summary_names_every_shards_submanifests_and_old_ones_still_read():
