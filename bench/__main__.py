@@ -157,29 +157,7 @@ def run(
     with BenchServer(replay=replay, tls=tls, sink_buckets=sinks) as server:
         bench = BundlerBench(server, settings)
         rows = bench.run_scenarios(scenarios) if scenarios else []
-        grows = []
-        if grouper:
-            s3 = server.client()
-            for name, fmt, n, shards in grouper:
-                g = grouper_case(
-                    server,
-                    s3,
-                    fmt,
-                    n,
-                    latency_ms=settings.latency_ms,
-                    scenario=name,
-                    log=log,
-                    put_sink=sink,
-                    shards=abs(shards) if shards else None,
-                    isolated=bool(shards and shards < 0),
-                )
-                log(
-                    f"  {name} {g['format']} {n:,} rows: {g['seconds']:.2f}s "
-                    f"{g['rows_per_s']:,} rows/s"
-                    f" CPU {g['cpu_process']:.2f}s RSS {g['peak_rss_mib']:.0f} MiB"
-                )
-                grows.append(g)
-                server.reset_state()
+        grows = _grouper_runs(server, grouper, settings.latency_ms, sink) if grouper else []
         found = restored = None
         if "find" in get_back:
             found = find_case(server, 200_000 if quick else 1_000_000, log)
@@ -206,21 +184,44 @@ def run(
     }
 
 
+def _grouper_runs(
+    server: BenchServer,
+    grouper: list[tuple[str, str, int, int | None]],
+    latency_ms: float,
+    sink: bool,
+) -> list[dict[str, Any]]:
+    """The grouper cases (scenario, format, rows, shards; see grouper_cases), in order."""
+    s3 = server.client()
+    grows = []
+    for name, fmt, n, shards in grouper:
+        g = grouper_case(
+            server, s3, fmt, n, latency_ms=latency_ms, scenario=name, log=log, put_sink=sink,
+            shards=abs(shards) if shards else None, isolated=bool(shards and shards < 0),
+        )  # fmt: skip
+        log(
+            f"  {name} {g['format']} {n:,} rows: {g['seconds']:.2f}s {g['rows_per_s']:,} rows/s"
+            f" CPU {g['cpu_process']:.2f}s RSS {g['peak_rss_mib']:.0f} MiB"
+        )
+        grows.append(g)
+        server.reset_state()
+    return grows
+
+
+def _list(quick: bool, grouper_rows: int | None) -> None:
+    for sc in bundler_scenarios(quick):
+        print(f"{sc.name:16} {sc.about}")
+    for name, cases in grouper_cases(quick, grouper_rows).items():
+        text = " and ".join(f"{n:,}-row {f}" + (_shards_text(k) if k else "") for f, n, k in cases)
+        print(f"{name:16} s3grouper on {text}")
+    for name, about in GET_BACK.items():
+        print(f"{name:16} {about}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     all_scenarios = bundler_scenarios(args.quick)
     if args.list:
-        for sc in all_scenarios:
-            print(f"{sc.name:16} {sc.about}")
-        for name, cases in grouper_cases(args.quick, args.grouper_rows).items():
-            print(
-                f"{name:16} s3grouper on "
-                + " and ".join(
-                    f"{n:,}-row {f}" + (_shards_text(k) if k else "") for f, n, k in cases
-                )
-            )
-        for name, about in GET_BACK.items():
-            print(f"{name:16} {about}")
+        _list(args.quick, args.grouper_rows)
         return 0
     scenarios = [s for s in all_scenarios if s.name in args.wanted]
     grouper = [

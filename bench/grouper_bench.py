@@ -157,7 +157,6 @@ def grouper_case(
     finally:
         server.set_latency(0)
         server.set_put_sink(None)
-    ops = after["ops"]
     sunk = after["put_sink_objects"] if put_sink else None
     out = verify_output(s3, uri, config_id, rows, sunk)
     return {
@@ -168,24 +167,33 @@ def grouper_case(
         "file_format": fmt,
         "shards": shards or 1,
         "isolated": isolated,
+        **_measured(m, rows, before, after),
         "inventory": uri,
         "rows": rows,
         "data_files": len(bodies),
         "data_bytes": data_bytes,
         "latency_ms": latency_ms,
-        "seconds": round(m.wall, 3),
-        "rows_per_s": round(rows / m.wall),
-        "cpu_process": round(m.cpu, 3),
-        "peak_rss_mib": round(m.peak_rss_mib, 1),
-        # objects written: the sub-manifests (multipart uploads) + the job summary (a PUT)
-        "put_requests": ops.get("PutObject", 0) + ops.get("CompleteMultipartUpload", 0),
-        "s3_requests": sum(ops.values()),
-        "requests": ops,
-        "server_cpu": round(after["cpu_seconds"] - before["cpu_seconds"], 3),
         "put_sink": put_sink,
         "submanifests": out["manifests"],
         "objects": out["objects"],
         "output": m.stdout.strip()[-300 * (shards or 1) :],
+    }
+
+
+def _measured(
+    m: Measured, rows: int, before: dict[str, Any], after: dict[str, Any]
+) -> dict[str, Any]:
+    ops = after["ops"]
+    return {
+        "seconds": round(m.wall, 3),
+        "rows_per_s": round(rows / m.wall),
+        "cpu_process": round(m.cpu, 3),
+        "peak_rss_mib": round(m.peak_rss_mib, 1),
+        # objects written: the sub-manifests (multipart uploads) + the job and shard summaries
+        "put_requests": ops.get("PutObject", 0) + ops.get("CompleteMultipartUpload", 0),
+        "s3_requests": sum(ops.values()),
+        "requests": ops,
+        "server_cpu": round(after["cpu_seconds"] - before["cpu_seconds"], 3),
     }
 
 

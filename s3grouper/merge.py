@@ -31,6 +31,7 @@ from s3grouper.writer import RUN_METADATA, option_changes, same_summary
 log = logging.getLogger(__name__)
 
 READERS = 8  # shard summaries read at once
+DELETERS = 16  # another grouping's keys deleted at once (--force)
 #: A conditional write lost to another: 412, or 409 while the other's write is in flight.
 CONDITION_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
@@ -149,15 +150,17 @@ class JobMerge:
             or _differences(self.previous.inventory, self.previous.options, *self._want)
         ):
             keys.append(self.job_key)
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
-            try:
-                self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
-            except AWS_ERRORS as exc:
-                raise write_failed(self.uri(batch[0]["Key"]), exc) from None
-        for key in keys:
-            log.warning("%s: deleted, left over from another grouping", self.uri(key))
+        if keys:
+            with ThreadPoolExecutor(min(DELETERS, len(keys)), thread_name_prefix="stale") as pool:
+                list(pool.map(self._delete, keys))  # the first failure, raised
         return keys
+
+    def _delete(self, key: str) -> None:
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+        except AWS_ERRORS as exc:
+            raise write_failed(self.uri(key), exc) from None
+        log.warning("%s: deleted, left over from another grouping", self.uri(key))
 
     def _list(self, head: str) -> list[str]:
         try:
