@@ -5,9 +5,11 @@
 
 Manifest URIs (s3://.../manifest.json) come one per line from stdin or -f FILE. For each one an
 s3grouper ECS task is started with its command overridden to ``-m <manifest> <s3grouper
-arguments>`` (``--local``: the grouper runs in this process instead). ``--stack NAME`` takes
-cluster, task definition, network, buckets and queue from the core stack's outputs.
-``--wait`` follows the job until every sub-manifest is done.
+arguments>`` (``--local``: the grouper runs in this process instead). With ``--shards N`` each
+inventory gets N tasks, ``--shard 0/N`` .. ``--shard N-1/N``, each grouping its share of the
+data files; the job is still one job with one job summary. ``--stack NAME`` takes cluster,
+task definition, network, buckets and queue from the core stack's outputs. ``--wait`` follows
+the job until every sub-manifest is done.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from s3common.queues import resolve_queue_url
 from s3common.s3uri import parse_s3_uri
 from s3jobs.ecs import GrouperTaskTarget, TaskRefused, start_grouper_task, task_status
 from s3jobs.follow import Job, JobFollower, follow
-from s3jobs.local import LocalWorkers, job_of, run_grouper_here
+from s3jobs.local import LocalWorkers, check_shards, job_of, run_grouper_here, run_grouper_shards
+from s3jobs.plan import AUTO, GrouperTask, grouper_tasks, shard_count, shards_arg
 from s3jobs.stack import Settings, read_stack
 from s3jobs.status import status_lines
 
@@ -50,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  submitmanifest.py -c my-cluster -t s3grouper -f manifests.txt -- -b bkt -s 1GiB\n"
             "  submitmanifest.py --local --workers 4 --queue q --archive-bucket arch -f m.txt "
             "--wait -- -b arch\n"
+            "  submitmanifest.py --stack s3bundler --shards auto -f manifests.txt --wait\n"
             "  submitmanifest.py --stack s3bundler --status\n"
             "exit codes: 0 ok, 2 usage, 3/4/5 grouper failures (--local), 7 ECS refused a task"
         ),
@@ -59,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--file", help="read manifest URIs from FILE (default: stdin)")
     _add_ecs_args(p)
     p.add_argument("--stack", metavar="NAME", help="take settings from this core stack's outputs")
+    p.add_argument(
+        "--shards",
+        type=shards_arg,
+        default=1,
+        metavar="N|auto",
+        help="group each inventory in N shards (N grouper tasks, or processes with --local), "
+        f"each taking a fixed share of its data files; '{AUTO}': the existing job's count, else "
+        "one per 8 data files, at most 16 (default: 1)",
+    )
     _add_local_args(p)
     _add_follow_args(p)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -220,11 +233,15 @@ def _main(ours: list[str], extra: list[str]) -> int:
 
     manifests = read_manifests(opts.file)
     args = grouper_args(extra, settings)
-    commands = [(m, ["-m", m, *args]) for m in manifests]
-    jobs = [job_of(cmd) for _, cmd in commands]  # also validates the grouper arguments
+    if _has(args, "--shard"):
+        raise UsageError("give --shards to submitmanifest.py, not --shard to s3grouper")
+    jobs = [job_of(["-m", m, *args]) for m in manifests]  # also validates the grouper arguments
+    s3 = make_client(session, "s3") if opts.shards == AUTO else None
+    counts = [shard_count(s3, job, opts.shards) for job in jobs]
+    plans = [grouper_tasks(m, args, n) for m, n in zip(manifests, counts, strict=True)]
     if opts.local:
-        return _run_local(opts, session, settings, queue, commands, jobs)
-    return _run_ecs(opts, session, settings, queue, commands, jobs)
+        return _run_local(opts, session, settings, queue, plans, jobs)
+    return _run_ecs(opts, session, settings, queue, plans, jobs)
 
 
 def _run_ecs(
@@ -232,41 +249,49 @@ def _run_ecs(
     session: Any,
     settings: Settings,
     queue: str | None,
-    commands: list[tuple[str, list[str]]],
+    plans: list[list[GrouperTask]],
     jobs: list[Job],
 ) -> int:
     target = ecs_target(opts, settings)
     if opts.dry_run:
-        for manifest, cmd in commands:
+        for task in (t for plan in plans for t in plan):
             print(
-                f"{manifest} -> would start {target.task_definition} on {target.cluster}: "
-                f"s3grouper {' '.join(cmd)}"
+                f"{task.label} -> would start {target.task_definition} on {target.cluster}: "
+                f"s3grouper {' '.join(task.command)}"
             )
         return 0
     ecs = make_client(session, "ecs")
-    started: list[tuple[str, str]] = []
+    started: list[tuple[GrouperTask, str, Job]] = []
     refused: list[TaskRefused] = []
-    for manifest, cmd in commands:
-        try:
-            arn = start_grouper_task(ecs, target, manifest, cmd)
-        except TaskRefused as exc:
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            refused.append(exc)
-            continue
-        started.append((manifest, arn))
-        print(f"{manifest} -> {arn}", flush=True)
+    for plan, job in zip(plans, jobs, strict=True):
+        for task in plan:
+            try:
+                arn = start_grouper_task(ecs, target, task.label, task.command)
+            except TaskRefused as exc:
+                print(f"{PROG}: error: {exc}", file=sys.stderr)
+                refused.append(exc)
+                continue
+            started.append((task, arn, job))
+            print(f"{task.label} -> {arn}", flush=True)
     if refused:
         return int(refused[0].exit_code)
     if opts.wait:
 
         def check() -> None:
-            for (manifest, arn), job in zip(started, jobs, strict=True):
+            for task, arn, job in started:
                 if job.summary is not None:
                     continue
                 status, code, reason = task_status(ecs, target.cluster, arn)
                 if status == "STOPPED" and code != 0:
+                    incomplete = (
+                        f"; the job is incomplete (no job summary): rerun shard "
+                        f"{task.shard}/{task.shards}"
+                        if task.shards > 1
+                        else ""
+                    )
                     raise S3BundlerError(
-                        f"{manifest}: grouper task {arn} stopped (exit {code}): {reason}"
+                        f"{task.label}: grouper task {arn} stopped (exit {code}): "
+                        f"{reason}{incomplete}"
                     )
 
         _wait(opts, session, _queue_url(session, queue) if queue else "", jobs, check)
@@ -278,12 +303,12 @@ def _run_local(
     session: Any,
     settings: Settings,
     queue: str | None,
-    commands: list[tuple[str, list[str]]],
+    plans: list[list[GrouperTask]],
     jobs: list[Job],
 ) -> int:
     if opts.dry_run:
-        for manifest, cmd in commands:
-            print(f"{manifest} -> would run here: s3grouper {' '.join(cmd)}")
+        for task in (t for plan in plans for t in plan):
+            print(f"{task.label} -> would run here: s3grouper {' '.join(task.command)}")
         return 0
     queue_url = _queue_url(session, queue) if queue else ""  # looked up once
     workers = None
@@ -299,14 +324,8 @@ def _run_local(
         ).start()  # fmt: skip
         print(f"started {opts.workers} local s3bundler workers (logs in {log_dir})", flush=True)
     try:
-        for manifest, cmd in commands:
-            result = run_grouper_here(cmd)
-            print(
-                f"{manifest} -> {result.summary.manifests} sub-manifests, "
-                f"{result.summary.objects} objects ({result.written} written, "
-                f"{result.kept} existing) -> {result.summary_uri}",
-                flush=True,
-            )
+        for plan in plans:
+            _group_here(plan)
         if opts.wait:
 
             def check() -> None:
@@ -321,6 +340,24 @@ def _run_local(
         if workers is not None:
             workers.stop()
     return 0
+
+
+def _group_here(plan: list[GrouperTask]) -> None:
+    """One inventory's grouping on this machine: in this process, or one process per shard."""
+    first = plan[0]
+    if first.shards == 1:
+        result = run_grouper_here(first.command)
+        print(
+            f"{first.manifest} -> {result.summary.manifests} sub-manifests, "
+            f"{result.summary.objects} objects ({result.written} written, "
+            f"{result.kept} existing) -> {result.summary_uri}",
+            flush=True,
+        )
+        return
+    runs = run_grouper_shards(first.unsharded_command, first.shards)
+    for task, outcome in zip(plan, runs, strict=True):
+        print(f"{task.label} -> {outcome.line}", flush=True)
+    check_shards(first.manifest, runs)
 
 
 def _queue_url(session: Any, queue: str) -> str:

@@ -31,14 +31,27 @@ from bench.restore_bench import find_case, restore_cases, restore_table
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def grouper_cases(quick: bool, rows: int | None) -> dict[str, list[tuple[str, int]]]:
-    """Scenario name -> (format, rows) cases. The small CSV case is there to show that peak
-    RSS does not grow with the inventory."""
+# format, rows, shards (None: a plain run; negative: that many shards, each run alone, with
+# the sub-manifests stored by moto: see bench/grouper_bench.py)
+GrouperCase = tuple[str, int, int | None]
+
+
+def grouper_cases(quick: bool, rows: int | None) -> dict[str, list[GrouperCase]]:
+    """Scenario name -> (format, rows, shards) cases. The small CSV case is there to show that
+    peak RSS does not grow with the inventory; ``grouper-shards`` runs one CSV inventory
+    unsharded and as 2 shards at once (``--shard 0/2``, ``1/2``), then, with moto storing the
+    sub-manifests, unsharded and as 2 shards each run alone (the job's time is the slower
+    one's: as on 2 tasks, which 2 shared cores cannot show)."""
     big = rows or (200_000 if quick else 1_000_000)
     return {
-        "grouper-csv": [("CSV", big // 4), ("CSV", big)],
-        "grouper-parquet": [("Parquet", big)],
+        "grouper-csv": [("CSV", big // 4, None), ("CSV", big, None)],
+        "grouper-parquet": [("Parquet", big, None)],
+        "grouper-shards": [("CSV", big, 1), ("CSV", big, 2), ("CSV", big, -1), ("CSV", big, -2)],
     }
+
+
+def _shards_text(shards: int) -> str:
+    return f" in {abs(shards)} shard(s)" + (" each alone, moto storing" if shards < 0 else "")
 
 
 def machine() -> dict[str, Any]:
@@ -128,7 +141,7 @@ def log(msg: str) -> None:
 
 def run(
     scenarios: list[Scenario],
-    grouper: list[tuple[str, str, int]],
+    grouper: list[tuple[str, str, int, int | None]],
     settings: Settings,
     *,
     replay: bool = True,
@@ -137,32 +150,14 @@ def run(
     get_back: tuple[str, ...] = (),
     quick: bool = False,
 ) -> dict[str, Any]:
-    """Run bundler scenarios and grouper cases (scenario, format, rows) on one endpoint."""
+    """Run bundler scenarios and grouper cases (scenario, format, rows, shards) on one
+    endpoint."""
     started = time.monotonic()
     sinks = [ARCHIVE_BUCKET] if sink else []
     with BenchServer(replay=replay, tls=tls, sink_buckets=sinks) as server:
         bench = BundlerBench(server, settings)
         rows = bench.run_scenarios(scenarios) if scenarios else []
-        grows = []
-        if grouper:
-            s3 = server.client()
-            for name, fmt, n in grouper:
-                g = grouper_case(
-                    server,
-                    s3,
-                    fmt,
-                    n,
-                    latency_ms=settings.latency_ms,
-                    scenario=name,
-                    log=log,
-                    put_sink=sink,
-                )
-                log(
-                    f"  {name} {fmt} {n:,} rows: {g['seconds']:.2f}s {g['rows_per_s']:,} rows/s"
-                    f" CPU {g['cpu_process']:.2f}s RSS {g['peak_rss_mib']:.0f} MiB"
-                )
-                grows.append(g)
-                server.reset_state()
+        grows = _grouper_runs(server, grouper, settings.latency_ms, sink) if grouper else []
         found = restored = None
         if "find" in get_back:
             found = find_case(server, 200_000 if quick else 1_000_000, log)
@@ -189,23 +184,51 @@ def run(
     }
 
 
+def _grouper_runs(
+    server: BenchServer,
+    grouper: list[tuple[str, str, int, int | None]],
+    latency_ms: float,
+    sink: bool,
+) -> list[dict[str, Any]]:
+    """The grouper cases (scenario, format, rows, shards; see grouper_cases), in order."""
+    s3 = server.client()
+    grows = []
+    for name, fmt, n, shards in grouper:
+        g = grouper_case(
+            server, s3, fmt, n, latency_ms=latency_ms, scenario=name, log=log, put_sink=sink,
+            shards=abs(shards) if shards else None, isolated=bool(shards and shards < 0),
+        )  # fmt: skip
+        log(
+            f"  {name} {g['format']} {n:,} rows: {g['seconds']:.2f}s {g['rows_per_s']:,} rows/s"
+            f" CPU {g['cpu_process']:.2f}s RSS {g['peak_rss_mib']:.0f} MiB"
+        )
+        grows.append(g)
+        server.reset_state()
+    return grows
+
+
+def _list(quick: bool, grouper_rows: int | None) -> None:
+    for sc in bundler_scenarios(quick):
+        print(f"{sc.name:16} {sc.about}")
+    for name, cases in grouper_cases(quick, grouper_rows).items():
+        text = " and ".join(f"{n:,}-row {f}" + (_shards_text(k) if k else "") for f, n, k in cases)
+        print(f"{name:16} s3grouper on {text}")
+    for name, about in GET_BACK.items():
+        print(f"{name:16} {about}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     all_scenarios = bundler_scenarios(args.quick)
     if args.list:
-        for sc in all_scenarios:
-            print(f"{sc.name:16} {sc.about}")
-        for name, cases in grouper_cases(args.quick, args.grouper_rows).items():
-            print(f"{name:16} s3grouper on " + " and ".join(f"{n:,}-row {f}" for f, n in cases))
-        for name, about in GET_BACK.items():
-            print(f"{name:16} {about}")
+        _list(args.quick, args.grouper_rows)
         return 0
     scenarios = [s for s in all_scenarios if s.name in args.wanted]
     grouper = [
-        (name, fmt, n)
+        (name, fmt, n, shards)
         for name, cases in grouper_cases(args.quick, args.grouper_rows).items()
         if name in args.wanted
-        for fmt, n in cases
+        for fmt, n, shards in cases
     ]
     settings = Settings(
         latency_ms=args.latency_ms, concurrency=args.concurrency, repeat=args.repeat, log=log

@@ -3,6 +3,16 @@ wall seconds, rows/s, CPU and peak RSS of the s3grouper process, and the S3 requ
 
     .venv/bin/python bench/grouper_bench.py [--rows 1000000] [--files 4] [--formats CSV,Parquet]
                                             [--latency-ms 0] [--http] [--no-put-sink]
+                                            [--shards 1,2]
+
+``--shards 1,2`` runs each inventory unsharded and as 2 shards (``s3grouper --shard i/2``, the
+processes at once, as ``submitmanifest.py --local --shards 2`` does): wall time from the first
+start to the last exit, CPU summed, peak RSS the largest process's. ``--isolated`` runs the
+shards one after another instead and takes the slowest shard's wall time as the job's: what S
+tasks on S machines would see, on a machine without a spare core per shard. Isolated runs
+(their 1-shard run too, for comparison) store the sub-manifests in moto: the put sink cannot
+answer the listing a later shard makes of the job's name (bench/endpoint/sinks.py), and moto
+costs the endpoint ~6 ms of CPU per sub-manifest more.
 
 ``make bench`` runs the same cases (``python -m bench --scenario grouper-csv``). Not a test:
 numbers depend on the machine. The inventory is laid out as S3 does it (see
@@ -25,6 +35,7 @@ import os
 import random
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +49,11 @@ if str(ROOT) not in sys.path:  # run as a script
     sys.path.insert(0, str(ROOT))
 
 from bench.endpoint.process import BenchServer  # noqa: E402
-from bench.measure import run_measured  # noqa: E402
+from bench.measure import Measured, run_measured  # noqa: E402
 from s3common import submanifest  # noqa: E402
 from s3common.s3uri import parse_s3_uri  # noqa: E402
 from s3jobs.inventory_report import DEFAULT_FIELDS, put_report  # noqa: E402
+from s3jobs.local import shard_env  # noqa: E402
 
 FIELDS = (*DEFAULT_FIELDS, "EncryptionStatus")
 INVENTORY_BUCKET = "bench-inventory"
@@ -117,12 +129,18 @@ def grouper_case(
     scenario: str = "",
     log: Any = print,
     put_sink: bool = True,
+    shards: int | None = None,
+    isolated: bool = False,
 ) -> dict[str, Any]:
     """Generate a ``rows``-row inventory in ``files`` data files (latency off), then run
     s3grouper on it at ``latency_ms`` (sub-manifests to the put sink unless ``put_sink`` is
-    false), verify its output and return the measurements."""
+    false), verify its output and return the measurements. With ``shards`` (> 1) that many
+    ``--shard i/S`` processes run at once (``isolated``: one after another, the job's wall time
+    the slowest shard's); its result is labelled with the shard count."""
     server.set_latency(0)
-    config_id = f"bench-{fmt}-{rows}"
+    put_sink = put_sink and not isolated  # the sink cannot list what a shard looks for
+    config_id = f"bench-{fmt}-{rows}" + (f"-{shards}shards" if shards else "")
+    config_id += "-isolated" if isolated else ""
     uri, bodies = _put_inventory(s3, fmt, rows, files, config_id, log)
     data_bytes = sum(len(b) for b in bodies)
     env = {**os.environ, **server.env()}
@@ -134,36 +152,86 @@ def grouper_case(
     server.reset_counts()
     before = server.counts()
     try:
-        m = run_measured(cmd, env)
+        m = _run_shards(cmd, env, shards or 1, isolated)
         after = server.counts()
     finally:
         server.set_latency(0)
         server.set_put_sink(None)
-    ops = after["ops"]
     sunk = after["put_sink_objects"] if put_sink else None
     out = verify_output(s3, uri, config_id, rows, sunk)
     return {
         "scenario": scenario or f"grouper-{fmt.lower()}",
-        "format": fmt,
+        # the table's inventory column; a sharded run's is labelled (and so kept out of the
+        # per-process targets, which pick format "CSV")
+        "format": fmt if shards is None else _label(fmt, shards, isolated),
+        "file_format": fmt,
+        "shards": shards or 1,
+        "isolated": isolated,
+        **_measured(m, rows, before, after),
         "inventory": uri,
         "rows": rows,
         "data_files": len(bodies),
         "data_bytes": data_bytes,
         "latency_ms": latency_ms,
+        "put_sink": put_sink,
+        "submanifests": out["manifests"],
+        "objects": out["objects"],
+        "output": m.stdout.strip()[-300 * (shards or 1) :],
+    }
+
+
+def _measured(
+    m: Measured, rows: int, before: dict[str, Any], after: dict[str, Any]
+) -> dict[str, Any]:
+    ops = after["ops"]
+    return {
         "seconds": round(m.wall, 3),
         "rows_per_s": round(rows / m.wall),
         "cpu_process": round(m.cpu, 3),
         "peak_rss_mib": round(m.peak_rss_mib, 1),
-        # objects written: the sub-manifests (multipart uploads) + the job summary (a PUT)
+        # objects written: the sub-manifests (multipart uploads) + the job and shard summaries
         "put_requests": ops.get("PutObject", 0) + ops.get("CompleteMultipartUpload", 0),
         "s3_requests": sum(ops.values()),
         "requests": ops,
         "server_cpu": round(after["cpu_seconds"] - before["cpu_seconds"], 3),
-        "put_sink": put_sink,
-        "submanifests": out["manifests"],
-        "objects": out["objects"],
-        "output": m.stdout.strip()[-300:],
     }
+
+
+def _label(fmt: str, shards: int, isolated: bool) -> str:
+    if shards == 1:
+        return f"{fmt}, 1 shard" + (" (moto stores)" if isolated else "")
+    return f"{fmt}, {shards} shards " + ("each alone (moto stores)" if isolated else "at once")
+
+
+def _run_shards(cmd: list[str], env: dict[str, str], shards: int, isolated: bool) -> Measured:
+    """``cmd`` as one process, or as ``shards`` processes ``--shard i/S``: at once (the wall
+    time from the first start to the last exit), or ``isolated``, one after another (the
+    slowest shard's wall time); CPU summed, the largest peak RSS, the outputs joined."""
+    if shards == 1:
+        return run_measured(cmd, env)
+    t0 = time.monotonic()
+    if isolated:
+        runs = [run_measured([*cmd, "--shard", f"{i}/{shards}"], env) for i in range(shards)]
+        wall = max(r.wall for r in runs)
+    else:
+        env = {**shard_env(shards), **env}  # Arrow's threads shared out, as --local does
+        with ThreadPoolExecutor(shards) as pool:
+            runs = list(
+                pool.map(
+                    lambda i: run_measured([*cmd, "--shard", f"{i}/{shards}"], env), range(shards)
+                )
+            )
+        wall = time.monotonic() - t0
+    return Measured(
+        cmd=cmd,
+        returncode=max(r.returncode for r in runs),
+        wall=wall,
+        user=sum(r.user for r in runs),
+        sys=sum(r.sys for r in runs),
+        maxrss_kib=max(r.maxrss_kib for r in runs),
+        stdout="".join(r.stdout for r in runs),
+        stderr="".join(r.stderr for r in runs),
+    )
 
 
 def verify_output(
@@ -175,8 +243,9 @@ def verify_output(
     Returns the job summary; raises RuntimeError otherwise."""
     base = submanifest.base_name(parse_s3_uri(inventory).key)
     summary_key = submanifest.job_summary_key(prefix, base)
-    summary = json.loads(s3.get_object(Bucket=WORK_BUCKET, Key=summary_key)["Body"].read())
-    keys = [submanifest.submanifest_key(prefix, base, n) for n in range(summary["manifests"])]
+    data = s3.get_object(Bucket=WORK_BUCKET, Key=summary_key)["Body"].read()
+    summary = json.loads(data)
+    keys = submanifest.JobSummary.from_json(data).manifest_keys()  # every shard's
     if sunk is None:
         sunk = {}
         for key in keys:
@@ -208,10 +277,15 @@ def main() -> None:
     ap.add_argument(
         "--no-put-sink", action="store_true", help="sub-manifests stored by moto (slower)"
     )
+    ap.add_argument(
+        "--shards", default="", help="comma-separated shard counts to run each inventory with"
+    )
+    ap.add_argument("--isolated", action="store_true", help="run a job's shards one after another")
     args = ap.parse_args()
+    counts = [int(n) for n in args.shards.split(",") if n.strip()] or [None]
     with BenchServer(tls=not args.http) as server:
         s3 = server.client()
-        for fmt in args.formats.split(","):
+        for fmt, shards in [(f, n) for f in args.formats.split(",") for n in counts]:
             r = grouper_case(
                 server,
                 s3,
@@ -220,9 +294,12 @@ def main() -> None:
                 files=args.files,
                 latency_ms=args.latency_ms,
                 put_sink=not args.no_put_sink,
+                shards=shards,
+                isolated=args.isolated,
             )
-            print("   ", r["output"])
-            print(f"{fmt}: {r['seconds']:.2f}s wall ({r['cpu_process']:.2f}s CPU), "
+            server.reset_state()
+            print("   ", r["output"].replace("\n", "\n    "))
+            print(f"{r['format']}: {r['seconds']:.2f}s wall ({r['cpu_process']:.2f}s CPU), "
                   f"{r['rows_per_s']:,} rows/s, peak RSS {r['peak_rss_mib']:.0f} MiB, "
                   f"{r['put_requests']} objects written ({r['s3_requests']} S3 requests), "
                   f"server CPU {r['server_cpu']:.2f}s; verified "

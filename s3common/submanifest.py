@@ -9,7 +9,8 @@ The header cannot be mistaken for data: the original s3grouper's format is heade
 ``Bucket,Key,Size`` rows with URL-encoded keys and a numeric third field, which
 :func:`read_manifest` also accepts.
 
-Keys of sub-manifests: ``<prefix>/<name>.<N>.index``; the job summary sits beside them as
+Keys of sub-manifests: ``<prefix>/<name>.<N>.index`` (a sharded job's:
+``<prefix>/<name>.s<i>-of-<S>.<N>.index``); the job summary sits beside them as
 ``<prefix>/<name>.job.json``.
 """
 
@@ -42,6 +43,10 @@ HEADER_LINE = ",".join(COLUMNS)
 INDEX_SUFFIX = ".index"
 JOB_SUFFIX = ".job.json"
 JOB_FORMAT = "s3bundler-job/1"
+#: A sharded job's summary (it has ``shards``): readers that know only /1 refuse it rather
+#: than list the wrong sub-manifest keys.
+SHARDED_JOB_FORMAT = "s3bundler-job/2"
+JOB_FORMATS = (JOB_FORMAT, SHARDED_JOB_FORMAT)
 
 
 class ManifestEntry(NamedTuple):
@@ -253,6 +258,12 @@ def job_summary_key(prefix: str, base: str) -> str:
     return _join(prefix, f"{base}{JOB_SUFFIX}")
 
 
+def shard_base(base: str, index: int, count: int) -> str:
+    """The name of shard ``index`` (from 0) of ``count``: its sub-manifests are
+    ``<prefix>/<base>.s<index>-of-<count>.<N>.index`` (the bundler names archives after that)."""
+    return f"{base}.s{index}-of-{count}"
+
+
 def manifest_name(key: str) -> str:
     """The name a bundler gives a sub-manifest's outputs: its file name without ``.index``
     (``p/x-manifest.3.index`` -> ``x-manifest.3``); a name ending in a digit is kept whole, as
@@ -270,7 +281,12 @@ def manifest_name(key: str) -> str:
 @dataclass
 class JobSummary:
     """What one grouper run produced; the denominator for progress. Stored as JSON beside the
-    sub-manifests at :func:`job_summary_key`."""
+    sub-manifests at :func:`job_summary_key`.
+
+    A sharded job (``s3grouper --shard i/S``) is still one summary, merged from its shards'
+    summaries: the totals are the whole job's, and ``shards`` holds the number of
+    sub-manifests of each shard (shard ``i``'s are named after :func:`shard_base`). None (and
+    absent from the JSON, format /1) for an unsharded job."""
 
     inventory: str
     source_bucket: str
@@ -284,21 +300,47 @@ class JobSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     created: str = ""
     format: str = JOB_FORMAT
+    shards: list[int] | None = None  # sharded: sub-manifests of each shard, in shard order
+
+    def __post_init__(self) -> None:
+        self.format = JOB_FORMAT if self.shards is None else SHARDED_JOB_FORMAT
+
+    @property
+    def shard_count(self) -> int:
+        """How many grouper shards made the job (1: unsharded)."""
+        return 1 if self.shards is None else len(self.shards)
 
     def manifest_keys(self) -> list[str]:
+        """Every sub-manifest of the job: shard by shard, each numbered from 0."""
+        if self.shards is None:
+            return [
+                submanifest_key(self.manifest_prefix, self.base_name, n)
+                for n in range(self.manifests)
+            ]
+        count = len(self.shards)
         return [
-            submanifest_key(self.manifest_prefix, self.base_name, n) for n in range(self.manifests)
+            submanifest_key(self.manifest_prefix, shard_base(self.base_name, i, count), n)
+            for i, manifests in enumerate(self.shards)
+            for n in range(manifests)
         ]
 
     def to_json(self) -> bytes:
-        return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode("utf-8")
+        raw = asdict(self)
+        if self.shards is None:
+            del raw["shards"]  # an unsharded summary is exactly what format /1 always was
+        return (json.dumps(raw, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
     @classmethod
     def from_json(cls, data: bytes | str, source: str = "job summary") -> JobSummary:
         try:
             raw = json.loads(data)
-            if raw.get("format") != JOB_FORMAT:
+            if raw.get("format") not in JOB_FORMATS:
                 raise ValueError(f"unknown format {raw.get('format')!r}")
-            return cls(**raw)
-        except (ValueError, TypeError, AttributeError) as exc:
+            if (raw["format"] == SHARDED_JOB_FORMAT) != isinstance(raw.get("shards"), list):
+                raise ValueError("'shards' must be a list exactly in format " + SHARDED_JOB_FORMAT)
+            summary = cls(**raw)
+            if summary.shards is not None and sum(summary.shards) != summary.manifests:
+                raise ValueError(f"shards {summary.shards} do not add up to {summary.manifests}")
+            return summary
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
             raise InputDataError(f"{source}: not an s3bundler job summary: {exc}") from None

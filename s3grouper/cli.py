@@ -23,6 +23,7 @@ from s3grouper.grouper import (
 )
 from s3grouper.grouping import DEFAULT_COUNT_THRESHOLD, DEFAULT_SIZE_THRESHOLD, Thresholds
 from s3grouper.plan_cli import add_plan_args, run_plan
+from s3grouper.shards import Shard
 
 PROG = "s3grouper"
 
@@ -38,6 +39,7 @@ examples:
   s3grouper -m s3://inv/.../manifest.json -b work-bucket -g          # archived objects only
   s3grouper -m s3://inv/.../manifest.json -b work-bucket --queue s3bundler-queue
   s3grouper -m s3://inv/.../manifest.json --plan --archive-class DEEP_ARCHIVE  # costs, no writes
+  s3grouper -m s3://inv/.../manifest.json -b work-bucket --shard 0/4   # run 0/4 .. 3/4
 
 exit codes: 0 ok, 2 usage/bad input, 3 unreadable inventory, 4 upload failed,
 5 download failed, 7 other AWS error. See docs/s3grouper.md.
@@ -69,6 +71,13 @@ def _positive_size(text: str) -> int:
 def _when(text: str) -> object:
     try:
         return parse_when(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _shard(text: str) -> Shard | None:
+    try:
+        return Shard.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -110,6 +119,11 @@ def _add_io_args(io: argparse._ArgumentGroup) -> None:
         "'-glacier' is appended with -g)",
     )  # fmt: skip
     io.add_argument("--force", action="store_true", help="rewrite existing sub-manifests")
+    io.add_argument(
+        "--shard", type=_shard, metavar="I/S",
+        help="group only shard I (from 0) of S: a fixed share of the data files; the last of "
+        "the S runs to finish writes the job summary (default: 0/1, the whole inventory)",
+    )  # fmt: skip
     io.add_argument(
         "--queue", metavar="NAME_OR_URL",
         help="also send each new sub-manifest's location to this SQS queue (default: rely on "
@@ -231,6 +245,7 @@ def options_from_args(args: argparse.Namespace) -> GrouperOptions:
         profile=args.profile,
         progress=sys.stderr.isatty(),
         metrics=not args.no_metrics,
+        shard=args.shard,
     )
 
 

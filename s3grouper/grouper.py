@@ -10,6 +10,7 @@ published.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import time
@@ -34,9 +35,11 @@ from s3grouper.enqueue import QueueSender
 from s3grouper.filters import FilterOptions, RowFilter
 from s3grouper.grouping import Grouper, Thresholds
 from s3grouper.inventory import InventoryManifest
+from s3grouper.merge import JobMerge, Merged
 from s3grouper.progress import Progress
 from s3grouper.rows import encode_lines, kept_line_starts
 from s3grouper.selection import data_file_tables
+from s3grouper.shards import Shard, ShardSummary
 from s3grouper.writer import SubmanifestWriter, run_id
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,7 @@ class GrouperOptions:
     profile: str | None = None
     progress: bool = False
     metrics: bool = True  # publish ObjectsGrouped/BytesGrouped/ManifestsWritten (S3Bundler)
+    shard: Shard | None = None  # only this shard's data files (s3grouper.shards)
 
     @property
     def output_name(self) -> str:
@@ -83,19 +87,36 @@ class GrouperOptions:
 
 @dataclass
 class GrouperResult:
-    summary: JobSummary
+    summary: JobSummary | ShardSummary  # a shard's run: its shard summary
     summary_uri: S3Uri
     written: int
     kept: int
     deleted: int
     seconds: float
+    merged: Merged | None = None  # a shard's run: the job summary, or the shards not done
+    job_uri: S3Uri | None = None
 
     def line(self) -> str:
         s = self.summary
+        shard = f"shard {s.shard}/{s.shards}: " if isinstance(s, ShardSummary) else ""
         return (
-            f"s3grouper: {self.written} sub-manifests written, {self.kept} skipped (existing), "
-            f"{s.objects} objects, {s.bytes} bytes ({format_size(s.bytes)}), "
-            f"{self.seconds:.1f}s -> {self.summary_uri}"
+            f"s3grouper: {shard}{self.written} sub-manifests written, {self.kept} skipped "
+            f"(existing), {s.objects} objects, {s.bytes} bytes ({format_size(s.bytes)}), "
+            f"{self.seconds:.1f}s -> {self.summary_uri}{self._job()}"
+        )
+
+    def _job(self) -> str:
+        if self.merged is None:
+            return ""
+        if self.merged.job is None:
+            waiting = " ".join(str(i) for i in self.merged.waiting[:8])
+            more = " ..." if len(self.merged.waiting) > 8 else ""
+            return f"; job not complete, waiting for shard(s) {waiting}{more}"
+        job = self.merged.job
+        how = "merged" if self.merged.written else "complete"
+        return (
+            f"; job {how}: {job.shard_count} shards, {job.manifests} sub-manifests, "
+            f"{job.objects} objects -> {self.job_uri}"
         )
 
 
@@ -122,33 +143,40 @@ def run_grouper(options: GrouperOptions, clients: GrouperClients) -> GrouperResu
     Nothing reaches a bundler before the whole run has succeeded: the sub-manifests are
     uploaded unpublished (no object, no S3 event) and published together only once every row
     was read and every one uploaded; only then are ``--queue`` messages sent, and the job
-    summary written last. A run that fails before publishing aborts its uploads."""
+    summary written last. A run that fails before publishing aborts its uploads.
+
+    With ``options.shard`` only that shard's data files are read, and a shard summary is
+    written instead of the job summary; then the job summary is merged if every shard is done
+    (:mod:`s3grouper.merge`)."""
     clients.check(options)
     started = time.monotonic()
     return_freed_memory()
     manifest = load_manifest(clients.s3, options.manifest)
     options.filters.check_fields(manifest.columns, options.manifest)
 
-    base = submanifest.base_name(options.manifest.key, options.output_name)
+    job_base = submanifest.base_name(options.manifest.key, options.output_name)
+    shard = options.shard
+    if shard is not None:
+        manifest = dataclasses.replace(manifest, files=shard.files(manifest.files))
     sender = None
     if options.queue:
         sender = QueueSender(clients.sqs, resolve_queue_url(clients.sqs, options.queue))
     run_identity = run_id(str(options.manifest), options.describe())
-    writer = SubmanifestWriter(
-        clients.s3, options.bucket, options.prefix, base, run_identity, force=options.force
-    )
+    writer, merger = _outputs(options, clients.s3, job_base, run_identity)
     with sender if sender is not None else contextlib.nullcontext(), writer:
-        run, previous = _upload_submanifests(options, manifest, clients.s3, writer)
+        run, previous = _upload_submanifests(options, manifest, clients.s3, writer, merger)
         writer.publish()
         deleted = writer.delete_stale(run.grouper.groups) if options.force else []
+        deleted += merger.clear_stale() if merger is not None else []
         if sender is not None:
             # Without a finished job summary it cannot be known whether the sub-manifests a
             # previous run published were sent: send them again.
             for key in writer.announced(resend_kept=previous is None):
                 sender.add(options.bucket, key)
             sender.flush()
-        summary = _summary(options, manifest, base, run)
+        summary = _summary(options, manifest, job_base, run, run_identity)
         writer.write_summary(summary, previous)
+    merged = merger.merge() if merger is not None else None
     if options.metrics:
         _publish(Metrics(clients.cloudwatch), summary, writer)
     for note in _notes(manifest, run.filter):  # after the work, so errors stay one line
@@ -160,18 +188,47 @@ def run_grouper(options: GrouperOptions, clients: GrouperClients) -> GrouperResu
         kept=len(writer.kept),
         deleted=len(deleted),
         seconds=time.monotonic() - started,
+        merged=merged,
+        job_uri=S3Uri(options.bucket, merger.job_key) if merger is not None else None,
     )
 
 
+def _outputs(
+    options: GrouperOptions, s3: Any, job_base: str, run_identity: str
+) -> tuple[SubmanifestWriter, JobMerge | None]:
+    """The writer of this run's sub-manifests and summary, and for a shard its JobMerge."""
+    shard = options.shard
+    if shard is None:
+        writer = SubmanifestWriter(
+            s3, options.bucket, options.prefix, job_base, run_identity, force=options.force
+        )
+        return writer, None
+    writer = SubmanifestWriter(
+        s3, options.bucket, options.prefix, shard.base(job_base), run_identity,
+        force=options.force, summary_key=shard.summary_key(options.prefix, job_base),
+        load_summary=ShardSummary.from_json,
+    )  # fmt: skip
+    merger = JobMerge(
+        s3, options.bucket, options.prefix, job_base, shard, run_identity, force=options.force
+    )
+    return writer, merger
+
+
 def _upload_submanifests(
-    options: GrouperOptions, manifest: InventoryManifest, s3: Any, writer: SubmanifestWriter
-) -> tuple[_Run, JobSummary | None]:
-    """Check what can be checked before writing (output bucket, previous run, data file
-    checksums), then upload the sub-manifests, unpublished. Returns the run and the previous
-    run's job summary, if any."""
+    options: GrouperOptions,
+    manifest: InventoryManifest,
+    s3: Any,
+    writer: SubmanifestWriter,
+    merger: JobMerge | None,
+) -> tuple[_Run, Any]:
+    """Check what can be checked before writing (output bucket, previous run, the other
+    shards, data file checksums), then upload the sub-manifests, unpublished. Returns the run
+    and the previous run's (job or shard) summary, if any."""
     writer.check_bucket()
     writer.scan()
     previous = writer.check_previous(str(options.manifest), options.describe())
+    if merger is not None:
+        merger.check(str(options.manifest), options.describe())
     data_files = DataFiles(s3, manifest)
     data_files.verify_all()
     run = _Run(manifest, data_files, options, writer)
@@ -182,24 +239,34 @@ def _upload_submanifests(
 
 
 def _summary(
-    options: GrouperOptions, manifest: InventoryManifest, base: str, run: _Run
-) -> JobSummary:
-    return JobSummary(
-        inventory=str(options.manifest),
-        source_bucket=manifest.source_bucket,
-        manifest_bucket=options.bucket,
-        manifest_prefix=options.prefix.strip("/"),
-        base_name=base,
-        options=options.describe(),
-        manifests=run.grouper.groups,
-        objects=run.grouper.total_objects,
-        bytes=run.grouper.total_bytes,
-        skipped=dict(run.filter.skipped),
-        created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-    )
+    options: GrouperOptions, manifest: InventoryManifest, base: str, run: _Run, run_identity: str
+) -> JobSummary | ShardSummary:
+    """The job summary (a shard's run: its shard summary) of what the run grouped."""
+    fields: dict[str, Any] = {
+        "inventory": str(options.manifest),
+        "source_bucket": manifest.source_bucket,
+        "manifest_bucket": options.bucket,
+        "manifest_prefix": options.prefix.strip("/"),
+        "base_name": base,
+        "options": options.describe(),
+        "manifests": run.grouper.groups,
+        "objects": run.grouper.total_objects,
+        "bytes": run.grouper.total_bytes,
+        "skipped": dict(run.filter.skipped),
+        "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+    shard = options.shard
+    if shard is None:
+        return JobSummary(**fields)
+    return ShardSummary(
+        **fields, shard=shard.index, shards=shard.count, run=run_identity,
+        data_files=[f.key for f in manifest.files],
+    )  # fmt: skip
 
 
-def _publish(metrics: Metrics, summary: JobSummary, writer: SubmanifestWriter) -> None:
+def _publish(
+    metrics: Metrics, summary: JobSummary | ShardSummary, writer: SubmanifestWriter
+) -> None:
     metrics.publish(
         {
             "ObjectsGrouped": (summary.objects, COUNT),

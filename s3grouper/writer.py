@@ -25,7 +25,7 @@ from s3common.errors import UsageError
 from s3common.s3uri import S3Uri
 from s3common.sizes import MiB
 from s3common.submanifest import JobSummary
-from s3grouper import uploads
+from s3grouper import shards, uploads
 from s3grouper.uploads import PART_SIZE, Body, OpenUpload
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ class SubmanifestWriter:
         inflight_bytes: int = INFLIGHT_BYTES,
         publish_concurrency: int = PUBLISH_CONCURRENCY,
         part_size: int = PART_SIZE,
+        summary_key: str | None = None,
+        load_summary: Callable[[bytes, str], Any] = JobSummary.from_json,
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
@@ -90,8 +92,11 @@ class SubmanifestWriter:
         self.inflight_bytes = inflight_bytes
         self.publish_concurrency = publish_concurrency
         self.part_size = part_size
-        self.summary_key = submanifest.job_summary_key(prefix, base)
+        # the job summary, or a shard's summary (s3grouper.shards) read with load_summary
+        self.summary_key = summary_key or submanifest.job_summary_key(prefix, base)
+        self.load_summary = load_summary
         self._listing: tuple[set[int], bool] | None = None  # see scan()
+        self.other_groupings: list[str] = []  # sharded groupings' keys under <base>. (see scan)
         self.written: list[int] = []  # numbers of the sub-manifests this run published
         self.kept: list[int] = []  # numbers of those that existed and were left alone
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="upload")
@@ -165,6 +170,8 @@ class SubmanifestWriter:
                         existing.add(int(match.group(1)))
                     elif obj["Key"] == self.summary_key:
                         has_summary = True
+                    elif (shards.layout(obj["Key"][len(listing_prefix) :]) or 1) > 1:
+                        self.other_groupings.append(obj["Key"])  # a sharded grouping's
         except AWS_ERRORS as exc:
             raise read_failed(self.uri(listing_prefix), exc) from None
         return existing, has_summary
@@ -177,17 +184,24 @@ class SubmanifestWriter:
             data = self.s3.get_object(Bucket=self.bucket, Key=self.summary_key)["Body"].read()
         except AWS_ERRORS as exc:
             raise read_failed(uri, exc) from None
-        return JobSummary.from_json(data, str(uri))
+        return self.load_summary(data, str(uri))
 
     def check_previous(self, inventory: str, options: dict[str, object]) -> JobSummary | None:
         """Refuse (UsageError) to mix with output of a different grouping unless ``force``."""
         previous = self.previous_summary()
         if self.force:
             return previous
+        if self.other_groupings:
+            raise UsageError(
+                f"{self.uri(self.other_groupings[0])}: made by a sharded grouping (s3grouper "
+                "--shard); use --force to regroup"
+            )
         if previous is not None:
             changes = option_changes(previous.options, options)
             if previous.inventory != inventory:
                 changes.insert(0, f"inventory: {previous.inventory} -> {inventory}")
+            if getattr(previous, "shard_count", 1) != 1:
+                changes.append(f"shards: {previous.shard_count} -> 1")
             if changes:
                 raise UsageError(
                     f"{self.uri(self.summary_key)}: made with different options "
@@ -313,6 +327,7 @@ class SubmanifestWriter:
         """With ``force``: remove sub-manifests numbered ``count`` and up (a previous grouping
         made more), so the prefix holds exactly this grouping."""
         stale = [self.key(n) for n in sorted(self.existing) if n >= count]
+        stale += [k for k in self.other_groupings if k.endswith((".index", shards.SHARD_SUFFIX))]
         for key in stale:
             try:
                 self.s3.delete_object(Bucket=self.bucket, Key=key)
@@ -323,7 +338,7 @@ class SubmanifestWriter:
 
     def write_summary(self, summary: JobSummary, previous: JobSummary | None) -> bool:
         """Write the job summary (last); leave an identical one alone. True if written."""
-        if previous is not None and _same(previous, summary):
+        if previous is not None and same_summary(previous, summary):
             return False
         try:
             self.s3.put_object(
@@ -338,7 +353,8 @@ class SubmanifestWriter:
         return True
 
 
-def _same(a: JobSummary, b: JobSummary) -> bool:
+def same_summary(a: Any, b: Any) -> bool:
+    """Two summaries (dataclasses) alike but for when they were written."""
     left, right = asdict(a), asdict(b)
     left.pop("created", None)
     right.pop("created", None)

@@ -1,10 +1,12 @@
 """Following a job to completion.
 
-A job is one grouper run: its job summary (``<prefix>/<name>.job.json``) gives the number of
-sub-manifests, objects and bytes; each finished sub-manifest has a completion report
-(``<sub-manifest>.done``) with exact counts. Progress is the sum of the reports against the
-summaries; the queue's attributes tell how many manifests are waiting and in flight. This works
-the same against AWS and the local endpoint.
+A job is one grouper run (or the shards of one, merged into one job summary): its job summary
+(``<prefix>/<name>.job.json``) gives the number of sub-manifests, objects and bytes, and names
+every sub-manifest (``JobSummary.manifest_keys``); each finished sub-manifest has a completion
+report (``<sub-manifest>.done``) with exact counts. Reports of sub-manifests the summary does
+not name (another grouping's, left under the same name) are not counted. Progress is the sum
+of the reports against the summaries; the queue's attributes tell how many manifests are
+waiting and in flight. This works the same against AWS and the local endpoint.
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ class Job:
     base: str
     summary: JobSummary | None = None
     reports: dict[str, ManifestReport] = field(default_factory=dict)  # by sub-manifest key
+    _keys: frozenset[str] = frozenset()  # the summary's sub-manifests
+
+    def expects(self, manifest_key: str) -> bool:
+        """Whether ``manifest_key`` is one of the job summary's sub-manifests."""
+        if self.summary is None:
+            return False
+        if not self._keys:
+            self._keys = frozenset(self.summary.manifest_keys())
+        return manifest_key in self._keys
 
     @property
     def summary_uri(self) -> S3Uri:
@@ -138,7 +149,7 @@ class JobFollower:
                     if not key.endswith(INDEX_SUFFIX + REPORT_SUFFIX):
                         continue
                     manifest_key = key[: -len(REPORT_SUFFIX)]
-                    if manifest_key not in job.reports:
+                    if manifest_key not in job.reports and job.expects(manifest_key):
                         job.reports[manifest_key] = self._report(job.bucket, key)
         except AWS_ERRORS as exc:
             raise read_failed(f"s3://{job.bucket}/{job.list_prefix}", exc) from exc
