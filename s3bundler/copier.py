@@ -62,9 +62,7 @@ def _source(entry: ManifestEntry, info: ObjectInfo) -> dict[str, str]:
     return src
 
 
-def _head_and_tags(
-    s3: Any, entry: ManifestEntry, where: str
-) -> tuple[ObjectInfo, dict[str, str]]:
+def _head_and_tags(s3: Any, entry: ManifestEntry, where: str) -> tuple[ObjectInfo, dict[str, str]]:
     """What S3 says of the object (a GLACIER one not restored is a DLQ row) and its tags."""
     head_args = object_args(entry) | {"ChecksumMode": "ENABLED"}
     info = ObjectInfo.from_response(

@@ -118,11 +118,11 @@ _TRUE_FALSE_EMPTY = pa.array(["true", "false", ""])
 
 
 def _csv_bool(col: pa.Array, field: str, rows: _Rows) -> pa.Array:
-    if pc.all(pc.is_in(col, value_set=_TRUE_FALSE)).as_py():  # as S3 writes them
+    if pc.all(pc.is_in(col, value_set=_TRUE_FALSE), min_count=0).as_py():  # as S3 writes
         return pc.equal(col, "true")
     lowered = pc.utf8_lower(col)
     valid = pc.is_in(lowered, value_set=_TRUE_FALSE_EMPTY)
-    if not pc.all(valid).as_py():
+    if not pc.all(valid, min_count=0).as_py():
         bad = pc.index(valid, False).as_py()
         raise rows.fail(bad, field, "is not true/false", col[bad].as_py())
     empty = pc.equal(lowered, "")

@@ -40,9 +40,20 @@ def data_file_tables(
 ) -> Iterator[pa.Table]:
     """Every row of the report as normalized tables, data file by data file, in manifest
     order (each file downloaded, hashed and read locally; see ``DataFiles.local_copies``)."""
+    for _, table in indexed_data_file_tables(manifest, data_files, on_file_done):
+        yield table
+
+
+def indexed_data_file_tables(
+    manifest: InventoryManifest,
+    data_files: DataFiles,
+    on_file_done: Callable[[], None] | None = None,
+) -> Iterator[tuple[int, pa.Table]]:
+    """:func:`data_file_tables`, each table with the index of its data file in the manifest."""
     with data_files.local_copies() as copies:
-        for data_file, path in copies:
-            yield from read_data_file(manifest, data_files, data_file, path)
+        for index, (data_file, path) in enumerate(copies):
+            for table in read_data_file(manifest, data_files, data_file, path):
+                yield index, table
             if on_file_done is not None:
                 on_file_done()
 
@@ -172,15 +183,23 @@ class Selection:
 
     def tables(self, on_file_done: Callable[[], None] | None = None) -> Iterator[pa.Table]:
         """The selected rows, batch by batch (read a few batches ahead in a thread)."""
+        for _, table in self.indexed_tables(on_file_done):
+            yield table
+
+    def indexed_tables(
+        self, on_file_done: Callable[[], None] | None = None
+    ) -> Iterator[tuple[int, pa.Table]]:
+        """:meth:`tables`, each batch with the index of its data file in the manifest (the
+        callback runs in the reading thread, so it may count ahead of what was yielded)."""
         if self._manifest is None or self._data_files is None:
             raise RuntimeError("Selection.open() first")
         row_filter = self.row_filter
-        source = data_file_tables(self._manifest, self._data_files, on_file_done)
+        source = indexed_data_file_tables(self._manifest, self._data_files, on_file_done)
         with Prefetch(source) as tables:
-            for table in tables:
+            for index, table in tables:
                 self.rows += table.num_rows
                 keep = row_filter.mask(table)
                 selected = table if keep is None else table.filter(keep)
                 self.selected += selected.num_rows
                 if selected.num_rows:
-                    yield selected
+                    yield index, selected

@@ -21,11 +21,13 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from s3bundler.catalog import catalog_key, partition_prefix
 from s3common.arrow_s3 import arrow_s3
@@ -40,6 +42,7 @@ from s3grouper.selection import (
     group_numbers,
     thresholds_from_job,
 )
+from s3grouper.shards import assign
 from s3restore import job_outputs
 from s3restore.job_outputs import ReportState
 from s3restore.partitions import Partitions, parts_for
@@ -59,6 +62,26 @@ from s3restore.reconcile_report import (
 #: Rows per hash part: a part of each side is what memory holds while comparing (100,000:
 #: ~110 MiB above the ~140 MiB the process starts with; bench/reconcile_bench.py).
 ROWS_PER_PART = 100_000
+
+
+class ShardGrouping:
+    """The job's grouping replayed, to name the sub-manifest a missing object belongs in: one
+    grouper for an unsharded job; one per shard for a sharded one, each fed its own data files
+    (s3grouper.shards), its numbers offset to index the job's sub-manifests (manifest_keys())."""
+
+    def __init__(self, job: JobSummary, files: Sequence[Any]) -> None:
+        thresholds = thresholds_from_job(job.options)
+        count = job.shard_count
+        self._groupers = [Grouper(thresholds) for _ in range(count)] if thresholds else []
+        self._shard_of = {j: i for i, js in enumerate(assign(files, count)) for j in js}
+        self._offsets = [sum((job.shards or [0])[:i]) for i in range(count)]
+
+    def groups(self, file_index: int, table: pa.Table) -> pa.Array:
+        if not self._groupers:
+            return pa.nulls(table.num_rows, pa.int32())
+        shard = self._shard_of.get(file_index, 0) if len(self._groupers) > 1 else 0
+        numbers = group_numbers(self._groupers[shard], table)
+        return pc.add(numbers, pa.scalar(self._offsets[shard], pa.int32())) if shard else numbers
 
 
 @dataclass(frozen=True)
@@ -178,7 +201,8 @@ class Reconcile:
                 else ""
             )
             csv.finding(NO_CATALOG_FILE, state.manifest, S3Uri(root.bucket, key), detail=detail)
-        pattern = re.compile(re.escape(job.base_name) + r"\.\d+\.parquet")
+        # <base>.<n>.parquet, or <base>.s<i>-of-<S>.<n>.parquet for a sharded job
+        pattern = re.compile(re.escape(job.base_name) + r"(\.s\d+-of-\d+)?\.\d+\.parquet")
         files = [
             (S3Uri(root.bucket, k), n)
             for k, n in listed.items()
@@ -193,19 +217,15 @@ class Reconcile:
         selection = Selection(self.s3, parse_s3_uri(job.inventory), filters)
         manifest = selection.open()
         self.data_files = len(manifest.files)
-        thresholds = thresholds_from_job(job.options)
-        grouper = Grouper(thresholds) if thresholds else None
+        grouping = ShardGrouping(job, manifest.files)
         files = [0]
 
         def file_done() -> None:
             files[0] += 1
             self.progress.update(self._inventory_text(selection, files[0], len(manifest.files)))
 
-        for table in selection.tables(on_file_done=file_done):
-            groups = (
-                group_numbers(grouper, table) if grouper else pa.nulls(table.num_rows, pa.int32())
-            )
-            parts.add(table.append_column("group", groups))
+        for index, table in selection.indexed_tables(on_file_done=file_done):
+            parts.add(table.append_column("group", grouping.groups(index, table)))
         parts.close()
         self.progress.done(self._inventory_text(selection, files[0], len(manifest.files)))
         self.tally.selected = selection.selected

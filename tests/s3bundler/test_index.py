@@ -148,7 +148,7 @@ def test_indexes_written_before_crc32c_and_headers_are_still_read():
     old = (
         "bucket,key,version_id,size,last_modified,etag,md5,member,offset,header_offset,"
         "content_type,metadata,tags,storage_class,checksum,gz_offset,gz_skip,flags\n"
-        'src,k,,3,2024-01-01T00:00:00.000Z,e,m,src/k,512,0,text/plain,{},{},STANDARD,,,,\n'
+        "src,k,,3,2024-01-01T00:00:00.000Z,e,m,src/k,512,0,text/plain,{},{},STANDARD,,,,\n"
     )
     (row,) = read_index(old)
     assert (row.key, row.offset, row.crc32c, row.headers) == ("k", 512, "", None)

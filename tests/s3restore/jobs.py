@@ -4,17 +4,18 @@ report of them, the grouper, and the bundler on every sub-manifest (all in this 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow.parquet as pq
 
 from s3bundler.archiver import BundlerConfig, ManifestJob
 from s3bundler.report import ManifestReport, report_key
 from s3common.s3uri import S3Uri, parse_s3_uri
-from s3common.submanifest import JobSummary
+from s3common.submanifest import JobSummary, job_summary_key
 from s3grouper.filters import FilterOptions
 from s3grouper.grouper import GrouperClients, GrouperOptions, run_grouper
 from s3grouper.grouping import Thresholds
+from s3grouper.shards import Shard
 from s3jobs import inventory_report
 from tests.s3bundler.sources import seed
 
@@ -39,10 +40,12 @@ class Job:
         return parse_s3_uri(uri)
 
 
-def make_job(s3, buckets, *, objects: int = 45, count: int = 15, gone: int = 2) -> Job:
+def make_job(
+    s3, buckets, *, objects: int = 45, count: int = 15, gone: int = 2, shards: int = 1
+) -> Job:
     """``objects`` objects (every 10th bigger than MAXSIZE: copied), an inventory of them plus
     two it filters out, ``gone`` of them deleted before bundling (DLQ'd as NoSuchKey), grouped
-    ``count`` per sub-manifest, each bundled."""
+    ``count`` per sub-manifest (by ``shards`` grouper runs), each bundled."""
     source, archive_bucket, manifest_bucket = buckets
     sizes = {f"data/{i:03d}.bin": (MAXSIZE + 10 + i if i % 10 == 3 else 10 + i * 7)
              for i in range(objects)}  # fmt: skip
@@ -61,15 +64,24 @@ def make_job(s3, buckets, *, objects: int = 45, count: int = 15, gone: int = 2) 
         filters=FilterOptions(exclude=("*.tmp",)),
         metrics=False,
     )
-    result = run_grouper(options, GrouperClients(s3=s3))
+    if shards == 1:
+        result = run_grouper(options, GrouperClients(s3=s3))
+        summary_uri, summary = result.summary_uri, result.summary
+    else:
+        for i in range(shards):
+            result = run_grouper(replace(options, shard=Shard(i, shards)), GrouperClients(s3=s3))
+        assert result.merged is not None and result.merged.job is not None
+        summary = result.merged.job
+        summary_uri = S3Uri(manifest_bucket, job_summary_key(summary.manifest_prefix,
+                                                             summary.base_name))  # fmt: skip
     config = BundlerConfig(archive_bucket=archive_bucket, archive_prefix=PREFIX, maxsize=MAXSIZE)
     reports = []
-    for key in result.summary.manifest_keys():
+    for key in summary.manifest_keys():
         manifest = S3Uri(manifest_bucket, key)
         ManifestJob(s3, config, manifest).run()
         body = s3.get_object(Bucket=manifest_bucket, Key=report_key(key))["Body"].read()
         reports.append(ManifestReport.from_json(body))
-    return Job(result.summary_uri, result.summary, source, archive_bucket, reports)
+    return Job(summary_uri, summary, source, archive_bucket, reports)
 
 
 def read_catalog(s3, uri: S3Uri):

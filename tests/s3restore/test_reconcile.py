@@ -257,3 +257,25 @@ def test_costs_sum_the_requests_of_the_completion_reports(s3, job, tmp_path, cap
     total = next(line for line in out.splitlines() if "total request cost" in line)
     assert total.split()[-1] == f"${bundlers + grouper:.6f}"
     assert out.rstrip().endswith("complete: all 45 selected objects accounted for, once each")
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+def test_a_sharded_job_is_one_job_and_a_hole_names_its_shards_sub_manifest(
+    s3, buckets, tmp_path, capsys, shards
+):
+    job = make_job(s3, buckets, count=6, shards=shards)
+    assert job.summary.shard_count == shards
+    code, out, rows = reconcile(job, tmp_path, capsys)
+    assert code == 0 and rows == [], out
+    assert "selected       45 objects (job summary: 45)" in out
+    last = len(job.manifests) - 1  # a sub-manifest of the last shard
+    uri = job.catalog_uri(last)
+    assert ".s" in uri.key and "-of-" in uri.key
+    kept = read_catalog(s3, uri).to_pylist()
+    gone = kept.pop(0)
+    put_catalog(s3, uri, kept)
+    code, out, found = reconcile(job, tmp_path, capsys)
+    assert code == 1
+    (row,) = found
+    assert (row["problem"], row["key"]) == ("missing", gone["key"])
+    assert row["manifest"] == str(job.manifests[last])  # its shard's grouping, replayed
