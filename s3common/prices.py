@@ -167,6 +167,10 @@ class Prices:
         table = self.figures["requests_per_1000"].get(self.storage_class(storage_class)) or {}
         return self._number(table.get(kind), f"requests_per_1000.{storage_class}.{kind}") / 1000
 
+    def monthly_storage(self, bytes_by_class: Mapping[str, int]) -> float:
+        """$ per month for storing these bytes, by storage class (no per-object rules)."""
+        return sum(n / self.gb * self.storage(c) for c, n in bytes_by_class.items())
+
     def retrieval(self, storage_class: str) -> float:
         """$ per GB read from ``storage_class`` (0 for classes without a retrieval fee)."""
         return self._rate("retrieval_per_gb", self.storage_class(storage_class), missing=0.0)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from s3common.csvrows import CsvWriter
+from s3common.prices import Prices
 from s3common.sizes import format_size
-from s3restore import prune_prices
 from s3restore.prune_rules import (
     DELETE,
     DELETED,
@@ -112,11 +112,13 @@ def _count(tally: Tally, action: str) -> str:
     return f"{n} objects, {size} bytes ({format_size(size)})" if n else "0"
 
 
-def summary_lines(tally: Tally, dry_run: bool, report: str, log: str, requests: str) -> list[str]:
-    """The counts, as printed on stdout."""
+def summary_lines(
+    tally: Tally, dry_run: bool, report: str, log: str, requests: str, prices: Prices
+) -> list[str]:
+    """The counts, as printed on stdout (the savings at ``prices``' storage rates)."""
     deleting = DELETE if dry_run else DELETED
     reasons = ", ".join(f"{r} {n}" for r, n in sorted(tally.reasons.items()))
-    saved = prune_prices.monthly_savings(tally.freed)
+    saved = prices.monthly_storage(tally.freed)
     lines = [
         f"  {'would delete' if dry_run else 'deleted':<14} {_count(tally, deleting)}",
         f"  {'kept':<14} {tally.objects[KEPT]}" + (f" ({reasons})" if reasons else ""),
@@ -128,11 +130,11 @@ def summary_lines(tally: Tally, dry_run: bool, report: str, log: str, requests: 
     lines += [
         f"  {'savings':<14} ${saved:,.2f} per month"
         + (" once deleted" if dry_run else "")
-        + f" ({prune_prices.PRICES_AS_OF}; by storage class: "
+        + f" ({prices.line()}; by storage class: "
         + (", ".join(f"{c} {format_size(n)}" for c, n in sorted(tally.freed.items())) or "-")
         + ")",
         f"  {'requests':<14} {requests}",
         f"  {'report':<14} {report} ({tally.total} rows)",
         f"  {'log':<14} {log} ({tally.batches} batches this run)",
     ]
-    return lines
+    return lines + [f"  note: {w}" for w in prices.warnings]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from s3common.errors import ExitCode, UsageError
+from s3common.prices import load_prices
 from s3common.request_options import RequestOptions
 from s3common.requests import RequestCounter
 from s3common.s3uri import S3Uri, s3_uri_arg
@@ -135,6 +136,11 @@ def _add_tuning(p: argparse.ArgumentParser) -> None:
         "--work-dir", metavar="DIR", help="local scratch for reconcile (default: $TMPDIR)"
     )
     p.add_argument(
+        "--prices",
+        metavar="FILE",
+        help="prices merged over the shipped table, for the savings line (docs/costs.md)",
+    )
+    p.add_argument(
         "--expected-bucket-owner",
         metavar="ACCOUNT",
         help="every request carries this owner: S3 refuses it when another account owns the bucket",
@@ -174,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
     if args.work_dir and not os.path.isdir(args.work_dir):
         raise UsageError(f"--work-dir {args.work_dir}: not a directory")
     session, s3 = clients(args, args.concurrency)
+    prices = load_prices(args.region or session.region_name, args.prices)  # before any work
     owner = args.expected_bucket_owner or ""
     requests = RequestOptions(
         owned={args.job.bucket}, owner=owner, source_owner=args.expected_source_owner or owner
@@ -202,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     with _report_file(path) as out:
         Prune(s3, settings, Report(out, tally), progress).run(job, gate, only)
     log = f"s3://{root.bucket}/{'/'.join(p for p in (root.key, 'prune', job.base_name) if p)}/"
-    lines = summary_lines(tally, not args.yes, path, log, counter.line())
+    lines = summary_lines(tally, not args.yes, path, log, counter.line(), prices)
     print("\n".join(lines), file=counts_to, flush=True)
     return int(ExitCode.OK)
 

@@ -141,7 +141,7 @@ def test_the_dry_run_deletes_nothing_and_lists_exactly_the_verified_objects(s3, 
     assert "reconcile      complete: all 24 selected objects accounted for" in out
     size = sum(int(rows[k]["size"]) for k in verified(job))
     assert f"would delete   {len(verified(job))} objects, {size} bytes" in out
-    assert "savings        $0.00 per month once deleted (AWS list prices" in out
+    assert "savings        $0.00 per month once deleted (us-east-1 list prices" in out
     assert "DeleteObjects" not in out and "PutObject" not in out
 
 
@@ -312,3 +312,8 @@ def test_usage_errors_and_help(aws, tmp_path):
     missing = run_cli("s3bundler", "prune", "s3://b/x.job.json", "--only", str(tmp_path / "no"))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     assert missing.stderr.startswith("s3bundler prune: error: --only ")
+    prices = tmp_path / "prices.json"
+    prices.write_text("[1, 2]")
+    wrong = run_cli("s3bundler", "prune", "s3://b/x.job.json", "--prices", str(prices))
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1
+    assert wrong.stderr.startswith(f"s3bundler prune: error: --prices {prices}: not a JSON")

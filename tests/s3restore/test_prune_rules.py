@@ -4,16 +4,18 @@ back, the request it sends (the ETag condition), and what the local moto server 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
 
 from s3common.errors import ExitCode, UploadError
 from s3common.s3uri import S3Uri
-from s3restore import prune_prices
 from s3restore.prune_batch import outcomes
 from s3restore.prune_gate import read_problems
 from s3restore.prune_log import batch_key, log_body, put_log, read_prior, result_body
+from s3restore.prune_report import Tally as PruneTally
+from s3restore.prune_report import summary_lines
 from s3restore.prune_rules import (
     CHANGED_SINCE_ARCHIVED,
     CHANGED_SINCE_INVENTORY,
@@ -32,6 +34,8 @@ from s3restore.prune_rules import (
     evidence,
 )
 from s3restore.reconcile_report import CSV_COLUMNS, Tally
+
+GIB = 1 << 30
 
 MD5 = hashlib.md5(b"x").hexdigest()
 
@@ -227,12 +231,26 @@ def test_reconcile_problems_become_what_prune_keeps(tmp_path):
     assert gate.unreadable == {"s3://arch/c/x.2.parquet"}
 
 
-def test_savings():
-    assert prune_prices.monthly_savings({"STANDARD": prune_prices.GIB}) == pytest.approx(0.023)
-    assert prune_prices.monthly_savings({"DEEP_ARCHIVE": 1000 * prune_prices.GIB}) == (
-        pytest.approx(0.99)
-    )
-    assert prune_prices.price("SOMETHING_NEW") == prune_prices.price("STANDARD")
+def tally(**freed: int) -> PruneTally:
+    return PruneTally(freed=Counter(freed))
+
+
+def test_savings_are_the_price_tables_storage_rates_of_the_region(tmp_path):
+    from s3common.prices import load_prices
+
+    east = load_prices("us-east-1")
+    expected = 10 * east.storage("STANDARD") + 1000 * east.storage("DEEP_ARCHIVE")
+    freed = tally(STANDARD=10 * GIB, DEEP_ARCHIVE=1000 * GIB)
+    text = "\n".join(summary_lines(freed, True, "r.csv", "s3://l/", "-", east))
+    assert f"${expected:,.2f} per month once deleted (us-east-1 list prices" in text
+    mine = tmp_path / "p.json"
+    mine.write_text('{"regions": {"us-east-1": {"storage_gb_month": {"STANDARD": 1.0}}}}')
+    own = load_prices("us-east-1", str(mine))
+    text = "\n".join(summary_lines(tally(STANDARD=3 * GIB), False, "r", "l", "-", own))
+    assert "$3.00 per month (" in text
+    nowhere = load_prices("xx-nowhere-1")
+    lines = summary_lines(tally(GLACIER=GIB), True, "r", "l", "-", nowhere)
+    assert lines[-1].startswith("  note: no prices for region xx-nowhere-1")
 
 
 def test_the_doc_names_every_column_action_and_reason():
