@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +52,7 @@ from s3bundler.multipart import MultipartWriter, initial_part_size
 from s3bundler.outputs import Commit, OutputStore
 from s3bundler.report import ManifestReport, report_key
 from s3bundler.scheduler import FetchLimits, FetchScheduler
+from s3bundler.tag_reads import TagReads
 from s3common.errors import InputDataError
 from s3common.metrics import Metrics
 from s3common.s3uri import S3Uri
@@ -80,6 +81,8 @@ class BundlerConfig:
     copy_multipart_threshold: int = 5 * GiB
     copy_part_size: int = 512 * MiB
     legacy_fields: tuple[str, ...] = LEGACY_FIELDS
+    # --tags: when tags are read (tag_reads.py); one per worker process, shared by its fetcher
+    tag_reads: TagReads = field(default_factory=TagReads, compare=False)
 
     def copy_settings(self) -> CopySettings:
         return CopySettings(
@@ -233,7 +236,7 @@ class ManifestJob:
         writer = ArchiveWriter(
             upload,
             ledger,
-            functools.partial(read_tags, self.s3),
+            functools.partial(read_tags, self.s3, reads=cfg.tag_reads),
             self.cancel,
             dict(zip(map(row_id, entries), names, strict=True)),
             compress_level=cfg.compress_level if cfg.compress else None,
@@ -257,7 +260,7 @@ class ManifestJob:
         if self.fetcher is not None:
             yield self.fetcher
             return
-        own = BotoFetcher(self.s3, self.config.concurrency)
+        own = BotoFetcher(self.s3, self.config.concurrency, self.config.tag_reads)
         try:
             yield own
         finally:

@@ -7,13 +7,17 @@ from typing import Any
 
 from s3bundler.boto_reads import BotoFetcher
 from s3bundler.fetched import Fetcher
+from s3bundler.tag_reads import TagReads
 
 log = logging.getLogger(__name__)
 
 
-def make_fetcher(kind: str, s3: Any, session: Any, concurrency: int) -> Fetcher:
-    """The fetcher for ``--get-client``. ``crt`` needs credentials boto3 can resolve; without
-    any it falls back to boto3, whose own error then says what is missing."""
+def make_fetcher(
+    kind: str, s3: Any, session: Any, concurrency: int, tag_reads: TagReads | None = None
+) -> Fetcher:
+    """The fetcher for ``--get-client``, reading tags as ``tag_reads`` says (``--tags``; None:
+    when the GET announces them). ``crt`` needs credentials boto3 can resolve; without any it
+    falls back to boto3, whose own error then says what is missing."""
     if kind == "crt":
         credentials = session.get_credentials()
         if credentials is not None:
@@ -21,6 +25,8 @@ def make_fetcher(kind: str, s3: Any, session: Any, concurrency: int) -> Fetcher:
 
             # AWS_CA_BUNDLE or the profile's ca_bundle, as boto3 uses it
             ca_bundle = session._session.get_config_variable("ca_bundle")
-            return CrtFetcher(s3, credentials, concurrency, ca_bundle=ca_bundle)
+            return CrtFetcher(
+                s3, credentials, concurrency, ca_bundle=ca_bundle, tag_reads=tag_reads
+            )
         log.warning("no AWS credentials found: small objects are read with boto3")
-    return BotoFetcher(s3, concurrency)
+    return BotoFetcher(s3, concurrency, tag_reads)
