@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import boto3
 import pytest
 
 from s3common.local_endpoint import MotoServer
@@ -23,6 +24,9 @@ def aws(
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_SQS"):
         monkeypatch.delenv(name, raising=False)
+    # boto3's default session keeps the credentials it resolved first (moto's, when a moto
+    # test ran before): a fresh one for these tests reads SeaweedFS's from the environment.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     yield moto_server
 
 
@@ -42,8 +46,6 @@ def s3(aws: MotoServer):
     with it, about one test run in three had one 9-12 MiB PutObject's response garbled (urllib3
     "Failed to parse headers": a second status line where headers belong), which costs
     botocore's 60 s read timeout before the retry succeeds (docs/bundler.md, SeaweedFS)."""
-    import boto3
-
     client = boto3.client("s3")
     client.meta.events.register("before-send.s3", _no_expect_continue)
     return client
