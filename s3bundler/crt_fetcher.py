@@ -303,6 +303,8 @@ class CrtFetcher:
 
 
 def _with_tags(fetched: Fetched, tags: dict[str, str] | None, flag: str) -> Fetched:
+    if not flag and tags == fetched.tags:
+        return fetched  # an untagged object read by the one GET: the fast path stays as it was
     flags = [*fetched.flags, flag] if flag else fetched.flags
     return Fetched(fetched.entry, fetched.info, fetched.data, fetched.md5, tags, flags)
 
