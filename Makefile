@@ -20,7 +20,8 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## make demo: the whole pipeline on an embedded local AWS endpoint (s3jobs/demo.py)
+## make demo: the whole pipeline on an embedded local AWS endpoint (s3jobs/demo.py).
+## DEMO_ARGS="--objects 10000" for more; DEMO_ARGS="--s3 seaweedfs": S3 on SeaweedFS, the rest on moto
 demo: $(STAMP)
 	$(BIN)/python -m s3jobs.demo $(DEMO_ARGS)
 

@@ -55,6 +55,7 @@ from s3bundler.outputs import Commit, OutputStore
 from s3bundler.ranged_stream import RangedStream
 from s3bundler.report import ManifestReport, report_key
 from s3bundler.scheduler import FetchLimits, FetchScheduler
+from s3bundler.tag_reads import TagReads
 from s3common.errors import InputDataError
 from s3common.metrics import Metrics
 from s3common.s3uri import S3Uri
@@ -85,6 +86,8 @@ class BundlerConfig:
     copy_part_size: int = 512 * MiB
     legacy_fields: tuple[str, ...] = LEGACY_FIELDS
     storage_class: str = ""  # of archives and big-object copies; "" = the bucket's default
+    # --tags: when tags are read (tag_reads.py); one per worker process, shared by its fetcher
+    tag_reads: TagReads = field(default_factory=TagReads, compare=False)
 
     def copy_settings(self) -> CopySettings:
         return CopySettings(
@@ -260,7 +263,7 @@ class ManifestJob:
         writer = ArchiveWriter(
             upload,
             ledger,
-            functools.partial(read_tags, self.s3),
+            functools.partial(read_tags, self.s3, reads=cfg.tag_reads),
             self.cancel,
             dict(zip(map(row_id, entries), names, strict=True)),
             compress_level=cfg.compress_level if cfg.compress else None,
@@ -291,7 +294,7 @@ class ManifestJob:
         if self.fetcher is not None:
             yield self.fetcher
             return
-        own = BotoFetcher(self.s3, self.config.concurrency)
+        own = BotoFetcher(self.s3, self.config.concurrency, self.config.tag_reads)
         try:
             yield own
         finally:

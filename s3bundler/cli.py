@@ -11,6 +11,7 @@ from s3bundler.archiver import BundlerConfig
 from s3bundler.fetched import GET_CLIENTS
 from s3bundler.fetchers import make_fetcher
 from s3bundler.outage import DEFAULT_LIMIT
+from s3bundler.tag_reads import TAG_MODES, TagReads
 from s3bundler.worker import QueueOptions, StopSignal, Worker, process_one
 from s3common.aws import make_client, make_session
 from s3common.cli import configure_logging, run
@@ -177,6 +178,14 @@ def _add_tuning(p: argparse.ArgumentParser) -> None:
         "per object), boto3 = botocore on a thread pool (default: crt)",
     )
     p.add_argument(
+        "--tags",
+        choices=TAG_MODES,
+        default="auto",
+        help="when archived objects' tags are read: auto = when the GET announces some "
+        "(x-amz-tagging-count), checked on each bucket's first objects; always = one tagging "
+        "GET per object; never = not at all, flagged tags-not-read (default: auto)",
+    )
+    p.add_argument(
         "--buffer",
         type=size_arg,
         default=parse_size("64MiB"),
@@ -244,6 +253,7 @@ def config_from_args(args: argparse.Namespace) -> BundlerConfig:
         stream_threshold=min(8 << 20, max(1 << 20, args.buffer // 4)),
         legacy_fields=tuple(args.fieldnames),
         storage_class=args.storage_class or "",
+        tag_reads=TagReads(args.tags),
     )
 
 
@@ -295,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         counter.attach(s3)
         on_done = _report_printer(args, s3.meta.region_name) if args.report else None
         metrics = Metrics(None if args.no_metrics else make_client(session, "cloudwatch"))
-        fetcher = make_fetcher(args.get_client, s3, session, args.concurrency, requests, counter)
+        fetcher = make_fetcher(
+            args.get_client, s3, session, args.concurrency, requests, counter, config.tag_reads
+        )
         try:
             if args.manifest is not None:
                 return process_one(

@@ -14,8 +14,9 @@ What stays as it is with boto3:
   for boto3) computed while the body arrives (crt_get.py);
 - errors: S3 error codes map to the same DLQ reasons; no answer after awscrt's own retries is a
   DownloadError (the manifest fails and is redelivered);
-- tags (objects with ``x-amz-tagging-count``): a second awscrt GET (``?tagging``), with
-  boto3's failure handling (a warning and a ``tags-unreadable`` flag);
+- tags (objects with ``x-amz-tagging-count``, or as ``--tags`` says: tag_reads.py): a second
+  awscrt GET (``?tagging``), with boto3's failure handling (a warning and a
+  ``tags-unreadable`` flag);
 - a bucket in another region than the signer's (S3 answers 301 / AuthorizationHeaderMalformed),
   or one botocore signs other than with SigV4, is served by boto3 from then on.
 """
@@ -43,6 +44,7 @@ from s3bundler.crt_get import (
 )
 from s3bundler.crt_target import Target, resolve_target
 from s3bundler.fetched import Fetched
+from s3bundler.tag_reads import TagReads, trust_announced
 from s3common.request_options import RequestOptions
 from s3common.requests import RequestCounter
 from s3common.submanifest import ManifestEntry
@@ -67,10 +69,12 @@ class CrtFetcher:
         probe_client: Any = None,
         requests: RequestOptions | None = None,
         counter: RequestCounter | None = None,
+        tag_reads: TagReads | None = None,
     ) -> None:
         self.s3 = s3_client
         self._counter = counter  # counts each request sent (awscrt's own retries unseen)
         self._requests = requests or RequestOptions()
+        self._tag_reads = tag_reads or trust_announced()
         self._botocore_credentials = credentials
         self._concurrency = concurrency
         self._ca_bundle = ca_bundle
@@ -125,11 +129,13 @@ class CrtFetcher:
     def _object_done(
         self, fut: GetFuture, target: Target, entry: ManifestEntry, outcome: Outcome, limit: int
     ) -> None:
-        if isinstance(outcome, Fetched):
-            settle(fut, outcome)
-        elif isinstance(outcome, NeedsTags):
-            # The tagging GET is started from a plain thread, not from this awscrt callback.
-            self._tag_pool().submit(self._read_tags, fut, target, outcome.fetched)
+        if isinstance(outcome, Fetched | NeedsTags):
+            fetched = outcome.fetched if isinstance(outcome, NeedsTags) else outcome
+            if self._tag_reads.wanted(entry.bucket, fetched.info.tag_count):
+                # The tagging GET is started from a plain thread, not from this awscrt callback.
+                self._tag_pool().submit(self._read_tags, fut, target, fetched)
+            else:
+                settle(fut, _with_tags(fetched, *self._tag_reads.not_read()))
         elif isinstance(outcome, WrongRegion):
             self._use_boto3_for(entry.bucket, outcome.why)
             retry = self.submit(entry, limit)
@@ -142,12 +148,9 @@ class CrtFetcher:
 
         def on_tags(tags: dict[str, str] | None, code: str) -> None:
             self._untrack(get)
-            flags = fetched.flags
-            if tags is None:
-                log.warning("cannot read tags of s3://%s/%s: %s", entry.bucket, entry.key, code)
-                flags = [*flags, f"tags-unreadable:{code}"]
-            info, data, md5 = fetched.info, fetched.data, fetched.md5
-            settle(fut, Fetched(entry, info, data, md5, tags, flags))
+            count = fetched.info.tag_count
+            result = self._tag_reads.result(entry.bucket, entry.key, count, tags, code)
+            settle(fut, _with_tags(fetched, *result))
 
         get = TagsGet(on_tags)
         try:
@@ -197,7 +200,7 @@ class CrtFetcher:
     def _boto_fetcher(self) -> BotoFetcher:
         with self._lock:
             if self._boto is None:
-                self._boto = BotoFetcher(self.s3, self._concurrency)
+                self._boto = BotoFetcher(self.s3, self._concurrency, self._tag_reads)
             return self._boto
 
     def _tag_pool(self) -> ThreadPoolExecutor:
@@ -307,6 +310,13 @@ class CrtFetcher:
             signed_body_value=auth.AwsSignedBodyValue.UNSIGNED_PAYLOAD,
             signed_body_header_type=auth.AwsSignedBodyHeaderType.X_AMZ_CONTENT_SHA_256,
         )
+
+
+def _with_tags(fetched: Fetched, tags: dict[str, str] | None, flag: str) -> Fetched:
+    if not flag and tags == fetched.tags:
+        return fetched  # an untagged object read by the one GET: the fast path stays as it was
+    flags = [*fetched.flags, flag] if flag else fetched.flags
+    return Fetched(fetched.entry, fetched.info, fetched.data, fetched.md5, tags, flags)
 
 
 def _chain(fut: GetFuture, retry: Future[Fetched]) -> None:

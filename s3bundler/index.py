@@ -16,7 +16,8 @@ The index is CSV with a header row, one row per archived object, in archive orde
   holding this object's header; decompress from there and skip ``gz_skip`` bytes to reach the
   data. One ranged GET ``bytes=gz_offset-`` therefore restores one object.
 - ``flags``: ``;``-separated notes, e.g. ``size-changed`` or ``etag-changed`` when the object
-  differs from the sub-manifest (it is archived as it is now), ``tags-unreadable``.
+  differs from the sub-manifest (it is archived as it is now), ``tags-unreadable``,
+  ``tags-not-read`` (``--tags never``).
 - ``crc32c``: CRC32C of the bytes archived, base64 of its 4 big-endian bytes -- the form S3
   gives ``ChecksumCRC32C``, so a server-side copy of the member's byte range can be verified
   against it (a restore never needs the bytes to pass through the client).

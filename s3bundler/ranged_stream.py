@@ -13,6 +13,7 @@ first byte.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -34,6 +35,8 @@ from s3common.submanifest import ManifestEntry
 PART_SIZE = 8 * MiB
 WINDOW = 3  # parts in flight per stream
 READ_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
 
 
 class RangedStream:
@@ -141,14 +144,19 @@ class RangedStream:
                         f"cannot read {self.where} bytes {first}-{last}: {describe(exc)}",
                         transient=True,
                     ) from exc
-                self.retries += 1
+                self._retrying(first, last, attempt, describe(exc))
                 continue
             except AWS_ERRORS as exc:
                 raise ObjectFailed(reason_for(exc), describe(exc)) from exc
             if len(data) == last - first + 1:
                 return data
-            self.retries += 1
+            self._retrying(first, last, attempt, f"{len(data)} bytes came back")
         raise DownloadError(
             f"{self.where}: bytes {first}-{last} came back short {READ_ATTEMPTS} times",
             transient=True,
         )
+
+    def _retrying(self, first: int, last: int, attempt: int, why: str) -> None:
+        self.retries += 1
+        log.info("re-reading %s bytes %d-%d (attempt %d failed: %s)",
+                 self.where, first, last, attempt, why)  # fmt: skip

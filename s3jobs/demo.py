@@ -14,12 +14,21 @@
    a batch into S3, compared with the source; and ``s3bundler reconcile`` proves the job
    complete, object by object.
 
+With ``--s3 seaweedfs`` S3 is a SeaweedFS server (s3common/seaweedfs.py) and everything else
+(CloudFormation, SQS, CloudWatch) stays on moto: ``AWS_ENDPOINT_URL_S3`` names SeaweedFS,
+``AWS_ENDPOINT_URL`` moto. moto's CloudFormation cannot create a bucket on SeaweedFS, so the
+archive bucket is created there first and the stack is deployed with
+``CreateArchiveBucket=false ArchiveBucketName=<it>``; SeaweedFS has no bucket notifications, so
+the stack then says ``ManifestDelivery=queue`` and the grouper sends the sub-manifests to the
+queue itself (``--queue``, which submitmanifest.py adds from the stack's outputs).
+
 Everything it started is stopped at the end. ``python -m s3jobs.demo --help`` for options.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import random
@@ -38,6 +47,8 @@ from s3bundler.index import read_index
 from s3bundler.report import ManifestReport
 from s3common.local_endpoint import MotoServer
 from s3common.s3uri import parse_s3_uri
+from s3common.seaweedfs import VERSION as SEAWEEDFS_VERSION
+from s3common.seaweedfs import SeaweedFS
 from s3common.sizes import KiB, MiB, format_size, parse_size
 from s3common.submanifest import JobSummary
 from s3jobs import inventory_report
@@ -52,19 +63,24 @@ def step(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
-def deploy_core_stack(source: str, inventory: str, name: str = STACK) -> dict[str, str]:
-    """Deploy the generated core template; returns its outputs."""
+def deploy_core_stack(
+    source: str, inventory: str, name: str = STACK, archive_bucket: str = ""
+) -> dict[str, str]:
+    """Deploy the generated core template; returns its outputs. ``archive_bucket``: create
+    that bucket in S3 and give it to the stack (``CreateArchiveBucket=false``), for an S3 that
+    is not the endpoint CloudFormation runs on."""
     template = subprocess.run(
         [sys.executable, str(CORE_TEMPLATE)], capture_output=True, text=True, check=True
     ).stdout
+    params = {"InventoryBucket": inventory, "SourceBuckets": source}
+    if archive_bucket:
+        boto3.client("s3").create_bucket(Bucket=archive_bucket)
+        params.update(CreateArchiveBucket="false", ArchiveBucketName=archive_bucket)
     cf = boto3.client("cloudformation")
     cf.create_stack(
         StackName=name,
         TemplateBody=template,
-        Parameters=[
-            {"ParameterKey": "InventoryBucket", "ParameterValue": inventory},
-            {"ParameterKey": "SourceBuckets", "ParameterValue": source},
-        ],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
         Capabilities=["CAPABILITY_IAM"],
     )
     cf.get_waiter("stack_create_complete").wait(
@@ -72,6 +88,8 @@ def deploy_core_stack(source: str, inventory: str, name: str = STACK) -> dict[st
     )
     stack = cf.describe_stacks(StackName=name)["Stacks"][0]
     out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    if out["ManifestDelivery"] == "queue":  # the grouper sends sub-manifests to the queue
+        return out
     # The local CloudFormation creates the bucket without its notification configuration;
     # apply the stack's (sub-manifests under ManifestPrefix ending in .index -> the queue).
     sqs = boto3.client("sqs")
@@ -253,23 +271,44 @@ def submit_local(manifest_uri: str, workers: int, maxsize: str) -> int:
     return subprocess.run(cmd, input=manifest_uri + "\n", text=True).returncode
 
 
+def start_endpoints(started: contextlib.ExitStack, s3: str) -> str:
+    """The moto server, and SeaweedFS for S3 when ``s3`` says so (both stopped with
+    ``started``), with the environment pointing at them; returns the archive bucket to create
+    in S3 ("" when the stack creates its own)."""
+    server = started.enter_context(MotoServer())
+    os.environ.update(server.env())
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS"):
+        os.environ.pop(name, None)
+    print(f"AWS_ENDPOINT_URL={server.url}")
+    if s3 != "seaweedfs":
+        return ""
+    sw = started.enter_context(SeaweedFS())
+    os.environ.update(sw.env())
+    os.environ.pop("AWS_SESSION_TOKEN", None)  # SeaweedFS refuses one it did not issue
+    print(f"AWS_ENDPOINT_URL_S3={sw.url}  (SeaweedFS {SEAWEEDFS_VERSION}, SigV4 checked)")
+    return "demo-archive"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     p.add_argument("--objects", type=int, default=3000, help="objects in the source bucket")
     p.add_argument("--workers", type=int, default=3, help="bundler worker processes")
     p.add_argument("--maxsize", default="4MB", help="bundler maxsize (bigger objects are copied)")
     p.add_argument("--deleted", type=int, default=5, help="objects deleted after the inventory")
+    p.add_argument(
+        "--s3",
+        choices=("moto", "seaweedfs"),
+        default="moto",
+        help="S3 on the moto server (default) or on SeaweedFS, everything else on moto",
+    )
     args = p.parse_args(argv)
     maxsize = parse_size(args.maxsize)
-    started = time.monotonic()
+    began = time.monotonic()
     source, inventory = "demo-source", "demo-inventory"
 
-    step("1. local AWS endpoint (moto server)")
-    with MotoServer() as server:
-        os.environ.update(server.env())
-        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS"):
-            os.environ.pop(name, None)
-        print(f"AWS_ENDPOINT_URL={server.url}")
+    step(f"1. local AWS endpoint (moto server{', S3 on SeaweedFS' if args.s3 != 'moto' else ''})")
+    with contextlib.ExitStack() as started:
+        archive_bucket = start_endpoints(started, args.s3)
 
         step(f"2. source bucket s3://{source}: {args.objects} objects, 3 above maxsize")
         objects = seed_source(source, args.objects, maxsize, bigs=3)
@@ -277,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(objects)} objects, {format_size(total)}")
 
         step("3. core stack from cloudformation/s3bundler_cfn.py into the local CloudFormation")
-        out = deploy_core_stack(source, inventory)
+        out = deploy_core_stack(source, inventory, archive_bucket=archive_bucket)
         for key in ("ArchiveBucket", "ManifestPrefix", "QueueUrl", "DeadLetterQueueUrl"):
             print(f"{key:18} {out[key]}")
 
@@ -305,8 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         step("8. reconcile the job against its inventory")
         ok &= reconcile(out, job_summary_key(out))
         print(
-            f"\ndemo {'passed' if ok else 'FAILED'} in {time.monotonic() - started:.0f}s; "
-            "the local endpoint is stopped now."
+            f"\ndemo {'passed' if ok else 'FAILED'} in {time.monotonic() - began:.0f}s; "
+            "the local endpoints are stopped now."
         )
         return 0 if ok else 1
 

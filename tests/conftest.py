@@ -1,4 +1,5 @@
-"""Shared fixtures: one moto server per test session, as a real HTTP endpoint."""
+"""Shared fixtures: one moto server per test session, as a real HTTP endpoint; one SeaweedFS
+server per session for the tests marked ``seaweedfs`` (tests/seaweedfs), started on first use."""
 
 from __future__ import annotations
 
@@ -9,11 +10,20 @@ import boto3
 import pytest
 
 from s3common.local_endpoint import MotoServer
+from s3common.seaweedfs import SeaweedFS
 
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
     with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def seaweedfs_server() -> Iterator[SeaweedFS]:
+    """SeaweedFS's S3 (``weed mini``); a server that cannot start fails the tests using it,
+    with the reason and the end of its log."""
+    with SeaweedFS() as server:
         yield server
 
 
