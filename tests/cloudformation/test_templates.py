@@ -284,7 +284,7 @@ def test_bundler_command_is_what_the_cli_accepts(core_template, compress):
     assert args.prefix == "archives"
     assert args.maxsize == parse_size("512MiB")
     assert args.concurrency == 48
-    assert args.compress is (compress == "true")
+    assert args.compress == ("gzip" if compress == "true" else "")
     assert container["StopTimeout"] >= 30
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
     assert container["Image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/s3bundler:latest"
