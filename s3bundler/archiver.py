@@ -73,7 +73,7 @@ class BundlerConfig:
     archive_prefix: str = "archives"
     maxsize: int = 2 * GiB
     compress: str = ""  # "", "gzip" (.tar.gz) or "zstd" (.tar.zst): codecs.CODECS
-    compress_level: int = 1  # gzip 1 is ~3x faster than 6 for ~1 point; zstd 1 is ~2x faster than 3
+    compress_level: int = 1  # gzip/zstd level: 1 is the fastest (docs/bundler.md)
     compress_threads: int = 0  # threads compressing frames; 0: the CPUs, at most 4
     concurrency: int = 32
     buffer_bytes: int = 64 * MiB  # budget for downloaded-but-not-yet-written objects

@@ -248,3 +248,11 @@ def test_a_compression_error_reaches_the_writer_and_stops_the_threads(monkeypatc
         frames.close()
     frames.shutdown()  # what the archive writer does on its way out
     assert not [t for t in threading.enumerate() if t.name.startswith("compress")]
+
+
+@pytest.mark.parametrize("codec", [GZIP, ZSTD], ids=["gzip", "zstd"])
+def test_the_archive_does_not_depend_on_the_number_of_threads(codec, jittery):
+    items = members(random.Random(6))[:400]
+    one, _, pos1, _ = write(codec, items, 1, target=4096, limit=16384)
+    four, _, pos4, _ = write(codec, items, 4, target=4096, limit=16384)
+    assert one == four and pos1 == pos4
