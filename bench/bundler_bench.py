@@ -24,6 +24,7 @@ from typing import Any
 from bench.bundler_scenarios import Dataset, Run, Scenario
 from bench.endpoint.process import BenchServer
 from bench.measure import Measured, run_measured
+from bench.text_data import text_body
 from s3common.sizes import MiB, format_size
 from s3common.submanifest import ManifestEntry, encode_manifest
 
@@ -44,7 +45,10 @@ class Settings:
 
 
 def _body(dataset: Dataset, i: int, block: bytes) -> bytes:
-    """Object content: hex text of random bytes (gzip gets it to ~55 %), distinct per object."""
+    """Object content: hex text of random bytes (gzip gets it to ~58 %, zstd to ~50 %), or
+    JSON log lines (``text``), distinct per object."""
+    if dataset.text:
+        return text_body(i, dataset.size)
     if dataset.size <= DISTINCT_CONTENT_MAX:
         return os.urandom((dataset.size + 1) // 2).hex().encode()[: dataset.size]
     prefix = f"{i:016d}".encode()
@@ -178,13 +182,17 @@ class BundlerBench:
                 if best[i] is None or row["seconds"] < best[i]["seconds"]:  # type: ignore[index]
                     best[i] = row
         rows = [r for r in best if r is not None]
+        plain = {r["objects"]: r for r in rows if r["run"] == "bundler"}
         ceiling = {r["objects"]: r for r in rows if r["run"] == "GET ceiling"}
         crt_ceiling = {r["objects"]: r for r in rows if r["run"] == "GET ceiling awscrt"}
         for row, rates in zip(rows, tries, strict=True):
             row["tries_objects_per_s"] = rates
             if row["kind"] != "bundler":
                 continue
-            for field_, tops in (("vs_ceiling", ceiling), ("vs_crt_ceiling", crt_ceiling)):
+            tops_by_field = (("vs_ceiling", ceiling), ("vs_crt_ceiling", crt_ceiling))
+            if row["compress"]:
+                tops_by_field += (("vs_plain", plain),)
+            for field_, tops in tops_by_field:
                 top = tops.get(row["objects"])
                 if top is not None:
                     row[field_] = round(row["objects_per_s"] / top["objects_per_s"], 3)
@@ -203,7 +211,9 @@ class BundlerBench:
             cmd = [py, "-m", "bench.clients", "loop", "-m", uri, "--limit", str(run.objects), *crt]
         else:
             cmd = [py, "-m", "s3bundler", "-m", uri, "-b", ARCHIVE_BUCKET, "--concurrency", c,
-                   "--no-metrics"] + (["-c"] if run.gzip else [])  # fmt: skip
+                   "--no-metrics"]  # fmt: skip
+            if run.compress:
+                cmd += ["--compress", run.compress]
             if run.client:
                 cmd += ["--get-client", run.client]
         self.server.reset_counts()
@@ -244,7 +254,7 @@ class BundlerBench:
             "scenario": sc.name,
             "run": run.label,
             "kind": run.kind,
-            "gzip": run.gzip,
+            "compress": run.compress,
             "objects": objects,
             "object_size": size,
             "bytes": objects * size,
@@ -269,6 +279,7 @@ class BundlerBench:
             "server_cpu": round(after["cpu_seconds"] - before["cpu_seconds"], 3),
             "vs_ceiling": None,
             "vs_crt_ceiling": None,
+            "vs_plain": None,
         }
 
     def _bundler_outcome(self, row: dict[str, Any], uri: str, m: Measured) -> None:
@@ -292,6 +303,9 @@ class BundlerBench:
         sunk = self.server.counts()["sink_objects"]  # archives the endpoint did not store
         row["archive_bytes"] = sum(o["Size"] for o in listed if ".tar" in o["Key"][-8:]) + sum(
             sunk.values()
+        )
+        row["archive_ratio"] = (
+            round(row["archive_bytes"] / row["bytes"], 4) if row["bytes"] else None
         )
         if listed:
             self.s3.delete_objects(
@@ -325,6 +339,8 @@ def _short(row: dict[str, Any]) -> str:
 
 def _one_line(row: dict[str, Any]) -> str:
     ratio = f" = {row['vs_ceiling']:.0%} of boto3 ceiling" if row.get("vs_ceiling") else ""
+    if row.get("compress") and row.get("archive_ratio"):
+        ratio += f"; archive {row['archive_ratio']:.1%} of the data"
     load = row.get("background_cores") or 0
     busy = f"  [other load {load:.1f} cores]" if load >= 0.2 else ""
     return (

@@ -17,6 +17,7 @@ class Dataset:
     name: str
     size: int
     tagged: bool = False  # every object gets two tags (the bundler then reads them)
+    text: bool = False  # JSON log lines (bench/text_data.py) instead of hex of random bytes
 
     @property
     def bucket(self) -> str:
@@ -32,14 +33,14 @@ class Run:
 
     kind: str
     objects: int
-    gzip: bool = False
+    compress: str = ""  # bundler: --compress gzip or zstd
     repeat: int = 1  # measured in this many interleaved rounds; the fastest try counts
     client: str = ""  # ceiling/loop: "crt" for awscrt GETs; bundler: its --get-client
 
     @property
     def label(self) -> str:
         if self.kind == "bundler":
-            label = "bundler -c" if self.gzip else "bundler"
+            label = {"": "bundler", "gzip": "bundler -c", "zstd": "bundler zstd"}[self.compress]
             return label + (f" ({self.client} GETs)" if self.client else "")
         if self.client == "crt":
             return {"ceiling": "GET ceiling awscrt", "loop": "awscrt loop"}[self.kind]
@@ -59,6 +60,10 @@ D4K_TAGGED = Dataset("4k-tagged", 4 * KiB, tagged=True)
 D256K = Dataset("256k", 256 * KiB)
 D8M = Dataset("8m", 8 * MiB)
 D12M = Dataset("12m", 12 * MiB)
+D4K_TEXT = Dataset("4k-text", 4 * KiB, text=True)
+D256K_TEXT = Dataset("256k-text", 256 * KiB, text=True)
+#: The bundler plain, with gzip (-c) and with zstd: the same objects, the same ceiling.
+CODECS = ("", "gzip", "zstd")
 
 
 def bundler_scenarios(quick: bool = False) -> list[Scenario]:
@@ -67,7 +72,11 @@ def bundler_scenarios(quick: bool = False) -> list[Scenario]:
     def n(full: int, small: int) -> int:
         return small if quick else full
 
-    return [*_throughput_scenarios(n), *_path_scenarios(n)]
+    return [*_throughput_scenarios(n), *_path_scenarios(n), *_text_scenarios(n)]
+
+
+def _bundlers(objects: int, repeat: int = 1) -> tuple[Run, ...]:
+    return tuple(Run("bundler", objects, compress=c, repeat=repeat) for c in CODECS)
 
 
 def _throughput_scenarios(n: Callable[[int, int], int]) -> list[Scenario]:
@@ -76,15 +85,14 @@ def _throughput_scenarios(n: Callable[[int, int], int]) -> list[Scenario]:
     return [
         Scenario(
             "4k",
-            f"{small} x 4 KiB: per-request cost dominates; gzip on and off; boto3 and awscrt "
-            "ceilings and the bundler (3 interleaved rounds, fastest kept); the bundler with "
-            "boto3 GETs; boto3 and awscrt loops (2)",
+            f"{small} x 4 KiB: per-request cost dominates; boto3 and awscrt ceilings and the "
+            "bundler plain, -c (gzip) and zstd (3 interleaved rounds, fastest kept); the "
+            "bundler with boto3 GETs; boto3 and awscrt loops (2)",
             D4K,
             (
                 Run("ceiling", small, repeat=3),
                 Run("ceiling", small, repeat=3, client="crt"),
-                Run("bundler", small, repeat=3),
-                Run("bundler", small, gzip=True),
+                *_bundlers(small, repeat=3),
                 Run("bundler", small, client="boto3"),
                 Run("loop", n(300, 100), repeat=2),
                 Run("loop", n(300, 100), repeat=2, client="crt"),
@@ -92,24 +100,25 @@ def _throughput_scenarios(n: Callable[[int, int], int]) -> list[Scenario]:
         ),
         Scenario(
             "256k",
-            f"{mid} x 256 KiB: {format_size(mid * 256 * KiB)} archive; gzip on and off",
+            f"{mid} x 256 KiB: {format_size(mid * 256 * KiB)} archive; the bundler plain, -c "
+            "and zstd (3 interleaved rounds, fastest kept)",
             D256K,
             (
                 Run("ceiling", mid),
-                Run("ceiling", mid, client="crt"),
-                Run("bundler", mid),
-                Run("bundler", mid, gzip=True),
+                Run("ceiling", mid, client="crt", repeat=3),
+                *_bundlers(mid, repeat=3),
                 Run("loop", n(100, 40)),
             ),
         ),
         Scenario(
             "8m",
-            f"{big} x 8 MiB: the largest objects the bundler still buffers (default --buffer)",
+            f"{big} x 8 MiB: the largest objects the bundler still buffers (default --buffer); "
+            "plain, -c and zstd",
             D8M,
             (
                 Run("ceiling", big),
                 Run("ceiling", big, client="crt"),
-                Run("bundler", big),
+                *_bundlers(big),
                 Run("loop", n(10, 5)),
             ),
         ),
@@ -129,14 +138,34 @@ def _path_scenarios(n: Callable[[int, int], int]) -> list[Scenario]:
         ),
         Scenario(
             "stream",
-            f"{n(64, 16)} x 12 MiB: objects above the 8 MiB buffering limit (streaming path)",
+            f"{n(64, 16)} x 12 MiB: objects above the 8 MiB buffering limit (streaming path); "
+            "plain, -c and zstd",
             D12M,
-            (Run("ceiling", n(64, 16)), Run("bundler", n(64, 16))),
+            (Run("ceiling", n(64, 16)), *_bundlers(n(64, 16))),
         ),
         Scenario(
             "tagged",
             f"{n(1000, 200)} x 4 KiB with 2 tags each: the tagging GET per tagged object",
             D4K_TAGGED,
             (Run("bundler", n(1000, 200)),),
+        ),
+    ]
+
+
+def _text_scenarios(n: Callable[[int, int], int]) -> list[Scenario]:
+    """Text-like objects (JSON log lines): the compression ratio of -c and zstd."""
+    small, mid = n(2000, 500), n(500, 100)
+    return [
+        Scenario(
+            "text-4k",
+            f"{small} x 4 KiB of JSON log lines: archive size with -c (gzip -1) and zstd",
+            D4K_TEXT,
+            (Run("ceiling", small, client="crt"), *_bundlers(small)),
+        ),
+        Scenario(
+            "text-256k",
+            f"{mid} x 256 KiB of JSON log lines: archive size with -c (gzip -1) and zstd",
+            D256K_TEXT,
+            (Run("ceiling", mid, client="crt"), *_bundlers(mid)),
         ),
     ]

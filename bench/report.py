@@ -21,7 +21,7 @@ def bundler_table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| scenario | run | objects | size | seconds | obj/s | MB/s | CPU s / 1k obj "
         "| peak RSS MiB | GET / obj | tagging / obj | parts | other req "
-        "| vs ceiling boto3 / awscrt |"
+        "| vs ceiling boto3 / awscrt | archive / data | vs plain |"
     )
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in rows:
@@ -36,7 +36,8 @@ def bundler_table(rows: list[dict[str, Any]]) -> str:
             f"| {r['seconds']:.2f} | {_fmt(r['objects_per_s'], ',.0f')} "
             f"| {_fmt(r['mb_per_s'], '.1f')} | {_fmt(r['cpu_s_per_1k'], '.2f')} "
             f"| {r['peak_rss_mib']:.0f} | {r['get_per_object']:.2f} "
-            f"| {r['tagging_per_object']:.2f} | {_fmt(parts)} | {_fmt(other)} | {_fmt(ratio)} |"
+            f"| {r['tagging_per_object']:.2f} | {_fmt(parts)} | {_fmt(other)} | {_fmt(ratio)} "
+            f"| {_fmt(r.get('archive_ratio'), '.1%')} | {_fmt(r.get('vs_plain'), '.0%')} |"
         )
     return "\n".join(lines)
 
@@ -72,6 +73,8 @@ def targets(bundler: list[dict[str, Any]], grouper: list[dict[str, Any]]) -> lis
         _cpu_target(bundler),
         *_bundler_rss_targets(bundler),
         _requests_target(bundler),
+        _compressed_speed_target(bundler),
+        _ratio_target(bundler),
         *_grouper_targets(grouper),
     ]
 
@@ -158,7 +161,7 @@ def _requests_target(bundler: list[dict[str, Any]]) -> Target:
         return _target(name, "not run", None)
     worst = max(small_objs, key=lambda r: r["src_requests_per_object"])
     parts = ", ".join(
-        f"{r['scenario']}{' -c' if r['gzip'] else ''}: {r['upload_parts']} parts + "
+        f"{r['scenario']} {r['compress'] or 'plain'}: {r['upload_parts']} parts + "
         f"{r['other_requests']} other"
         for r in small_objs
     )
@@ -167,6 +170,42 @@ def _requests_target(bundler: list[dict[str, Any]]) -> Target:
         f"{worst['src_requests_per_object']:.3f} per object; per archive {parts}",
         worst["src_requests_per_object"] <= 1.0 + PROBE_OBJECTS / worst["objects"] + 0.001,
     )
+
+
+def _compressed_speed_target(bundler: list[dict[str, Any]]) -> Target:
+    """zstd (and, for comparison, gzip) against the plain bundler on the same objects."""
+    name = "bundler zstd >= 90% of the uncompressed bundler (4 KiB and 256 KiB objects)"
+    parts, met = [], True
+    for scenario in ("4k", "256k"):
+        zstd, gzip = (
+            _find(bundler, scenario, "bundler zstd"),
+            _find(bundler, scenario, "bundler -c"),
+        )
+        if not (zstd and zstd.get("vs_plain")):
+            return _target(name, "not run", None)
+        met = met and zstd["vs_plain"] >= 0.9
+        also = f", -c {gzip['vs_plain']:.0%}" if gzip and gzip.get("vs_plain") else ""
+        parts.append(f"{scenario} {zstd['vs_plain']:.0%}{also}")
+    return _target(name, "; ".join(parts), met)
+
+
+def _ratio_target(bundler: list[dict[str, Any]]) -> Target:
+    """On text-like objects the zstd archive is no bigger than gzip -1's."""
+    name = "zstd compression ratio >= gzip -1's on text-like data"
+    parts, met = [], True
+    for scenario in ("text-4k", "text-256k"):
+        zstd, gzip = (
+            _find(bundler, scenario, "bundler zstd"),
+            _find(bundler, scenario, "bundler -c"),
+        )
+        if not (zstd and gzip and zstd.get("archive_ratio") and gzip.get("archive_ratio")):
+            return _target(name, "not run", None)
+        met = met and zstd["archive_ratio"] <= gzip["archive_ratio"]
+        parts.append(
+            f"{scenario}: zstd {zstd['archive_ratio']:.1%} of the data, gzip -1 "
+            f"{gzip['archive_ratio']:.1%}"
+        )
+    return _target(name, "; ".join(parts), met)
 
 
 def _grouper_targets(grouper: list[dict[str, Any]]) -> list[Target]:

@@ -137,9 +137,7 @@ def add_dashboard(
             "height": 6,
             "properties": {
                 "title": title,
-                "region": "${AWS::Region}",
-                "view": "timeSeries",
-                "stacked": False,
+                "region": "${AWS::Region}",  # view timeSeries, not stacked: the defaults
                 "period": 60 if "Queue" in title else 300,
                 "metrics": metrics,
                 **props,

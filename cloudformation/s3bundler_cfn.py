@@ -122,8 +122,8 @@ PARAMS: tuple[Param, ...] = (
     Param("MaxSize", "String", "2GB",
           "Objects above this are copied server-side instead of archived (s3bundler -s).",
           pattern=r"^[0-9]+ *([KkMmGgTt]([Ii]?[Bb])?|[Bb])?$", constraint="a size like 2GB"),
-    Param("Compress", "String", "false", "gzip the archives (s3bundler -c).",
-          allowed=("true", "false")),
+    Param("Compress", "String", "false", "Compress the archives: gzip (true: the same) or "
+          "zstd (s3bundler --compress).", allowed=("false", "true", "gzip", "zstd")),
     Param("ArchiveStorageClass", "String", "STANDARD",
           "Storage class archives and big-object copies are written in (s3bundler "
           "--storage-class); indexes, catalog and reports stay STANDARD.",
@@ -279,7 +279,8 @@ def build_template(defaults: dict[str, str | None] | None = None) -> Template:
         "--concurrency", Ref("BundlerConcurrency"),
         "--storage-class", Ref("ArchiveStorageClass"),
         "--expected-bucket-owner", Ref("AWS::AccountId"),
-        If("CompressArchives", "-c", NoValue),
+        If("CompressArchives", "--compress", NoValue),
+        If("CompressArchives", If("Zstd", "zstd", "gzip"), NoValue),
         If("HasKmsKey", "--sse-kms-key-id", NoValue), If("HasKmsKey", Ref("KmsKeyArn"), NoValue),
         If("HasSourceOwner", "--expected-source-owner", NoValue),
         If("HasSourceOwner", Ref("SourceBucketsOwner"), NoValue),
@@ -324,7 +325,8 @@ def _conditions_and_rules(t: Template) -> None:
     add_partition_conditions(t)
     t.add_condition("HasArchiveBucketName", Not(Equals(Ref("ArchiveBucketName"), "")))
     t.add_condition("HasKmsKey", Not(Equals(Ref("KmsKeyArn"), "")))
-    t.add_condition("CompressArchives", Equals(Ref("Compress"), "true"))
+    t.add_condition("CompressArchives", Not(Equals(Ref("Compress"), "false")))
+    t.add_condition("Zstd", Equals(Ref("Compress"), "zstd"))
     t.add_condition("HasSourceOwner", Not(Equals(Ref("SourceBucketsOwner"), "")))
     t.add_condition("TransitionArchives", Not(Equals(Ref("TransitionDays"), "0")))
     t.add_condition("Fargate", Equals(Ref("LaunchType"), "FARGATE_SPOT"))

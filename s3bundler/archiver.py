@@ -35,10 +35,12 @@ from s3bundler import events
 from s3bundler.archive_writer import ArchiveWriter, StreamBroken, row_id
 from s3bundler.boto_reads import BotoFetcher, read_tags
 from s3bundler.catalog import CatalogFile
+from s3bundler.codecs import codec_named
 from s3bundler.copier import BigObjectCopies, CopySettings
 from s3bundler.counts import Counts
 from s3bundler.failures import ObjectFailed
 from s3bundler.fetched import Fetcher
+from s3bundler.frames import Compression
 from s3bundler.layout import (
     ARCHIVE_TAG,
     MANIFEST_METADATA,
@@ -74,8 +76,9 @@ class BundlerConfig:
     archive_bucket: str
     archive_prefix: str = "archives"
     maxsize: int = 2 * GiB
-    compress: bool = False
-    compress_level: int = 1  # zlib level; 1 is ~3x faster than 6 for ~1 point of ratio
+    compress: str = ""  # "", "gzip" (.tar.gz) or "zstd" (.tar.zst): codecs.CODECS
+    compress_level: int = 1  # gzip/zstd level: 1 is the fastest (docs/bundler.md)
+    compress_threads: int = 0  # threads compressing frames; 0: the CPUs, at most 4
     concurrency: int = 32
     buffer_bytes: int = 64 * MiB  # budget for downloaded-but-not-yet-written objects
     stream_threshold: int = 8 * MiB  # larger objects are streamed, not buffered
@@ -88,6 +91,13 @@ class BundlerConfig:
     storage_class: str = ""  # of archives and big-object copies; "" = the bucket's default
     # --tags: when tags are read (tag_reads.py); one per worker process, shared by its fetcher
     tag_reads: TagReads = field(default_factory=TagReads, compare=False)
+
+    def compression(self) -> Compression | None:
+        """The archive's compression layer; None for a plain .tar."""
+        codec = codec_named(self.compress)
+        if codec is None:
+            return None
+        return Compression(codec, self.compress_level, self.compress_threads)
 
     def copy_settings(self) -> CopySettings:
         return CopySettings(
@@ -242,13 +252,14 @@ class ManifestJob:
         if not small or outputs is None:
             return contextlib.nullcontext()
         cfg = self.config
+        codec = codec_named(cfg.compress)
         expected = sum(e.size or 0 for e in small) + TAR_OVERHEAD * len(small)
         return MultipartWriter(
             self.s3,
             outputs.archive_uri,
             base_part_size=initial_part_size(expected),
             concurrency=cfg.upload_concurrency,
-            content_type="application/gzip" if cfg.compress else "application/x-tar",
+            content_type=codec.content_type if codec else "application/x-tar",
             metadata={MANIFEST_METADATA: manifest_tag(self.manifest)},
             cancel=self.cancel,
             storage_class=cfg.storage_class,
@@ -266,7 +277,7 @@ class ManifestJob:
             functools.partial(read_tags, self.s3, reads=cfg.tag_reads),
             self.cancel,
             dict(zip(map(row_id, entries), names, strict=True)),
-            compress_level=cfg.compress_level if cfg.compress else None,
+            compression=cfg.compression(),
         )
         ranges = ThreadPoolExecutor(RANGE_THREADS, thread_name_prefix="range")
 

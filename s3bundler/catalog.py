@@ -10,7 +10,10 @@ Hive-style: the directory names the ``bucket`` partition, so Athena/Glue, DuckDB
 read the whole tree as one dataset (a row with no bucket lands under
 ``bucket=__HIVE_DEFAULT_PARTITION__``, Hive's name for null). One row per sub-manifest row:
 ``status`` is ``archived`` (archive, member, offsets, md5, crc32c), ``copied`` (copy) or
-``failed`` (reason, detail). Rows are sorted by key and version, in row groups of
+``failed`` (reason, detail). ``gz_offset``/``gz_skip`` are the index's: in a compressed archive
+(``.tar.gz`` or ``.tar.zst``, the ``archive`` URI's extension says which) the compressed offset
+of the frame holding the member's header and the bytes from its start to the member's data
+(index.py, codecs.py). Rows are sorted by key and version, in row groups of
 :data:`ROW_GROUP_ROWS`, so a reader looking for one key reads the footers and at most one row
 group per file (row-group statistics on ``key``).
 """

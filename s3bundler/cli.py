@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from s3bundler.archiver import BundlerConfig
+from s3bundler.codecs import CODECS
 from s3bundler.fetched import GET_CLIENTS
 from s3bundler.fetchers import make_fetcher
 from s3bundler.outage import DEFAULT_LIMIT
@@ -35,7 +36,7 @@ examples:
   s3bundler -q s3bundler-manifests -b my-archive-bucket            # serve a queue (ECS service)
   s3bundler -m s3://work/s3grouper-output/x-manifest.0.index -b my-archive-bucket -c
 
-outputs: <prefix>/<hash6>/<bucket>/<manifest>.tar[.gz] and .index in the archive bucket; big
+outputs: <prefix>/<hash6>/<bucket>/<manifest>.tar[.gz|.zst] and .index in the archive bucket; big
 objects under <prefix>/<hash6>/<bucket>/bigobjects/; failures in s3://<manifest>.dlq.
 exit codes: 0 ok, 2 usage, 3 unreadable manifest, 4 upload failed, 5 download failed,
 7 other AWS error, 143 stopped by signal.
@@ -122,14 +123,32 @@ def _add_source_and_output(p: argparse.ArgumentParser) -> None:
         default=parse_size(DEFAULT_MAXSIZE),
         help="objects larger than this are copied server-side, not archived (default: 2GB)",
     )
-    p.add_argument("-c", "--compress", action="store_true", help="gzip the archive (.tar.gz)")
+    p.add_argument(
+        "-c",
+        "--compress",
+        nargs="?",
+        const="gzip",
+        default="",
+        choices=sorted(CODECS),
+        metavar="CODEC",
+        help="compress the archive: gzip (.tar.gz; what -c alone means) or zstd (.tar.zst, "
+        "seekable); either way one ranged GET restores one object",
+    )
     p.add_argument(
         "--compress-level",
         type=int,
         default=1,
-        choices=range(1, 10),
-        metavar="1-9",
-        help="gzip level with -c (default: 1; 6 costs ~3x the CPU for ~1%% smaller archives)",
+        choices=range(1, 20),
+        metavar="LEVEL",
+        help="gzip 1-9, zstd 1-19 (default: 1; gzip 6 costs ~3x the CPU of 1 for ~1%% smaller "
+        "archives, zstd 3 1.5-5x for ~10%% smaller archives of text)",
+    )
+    p.add_argument(
+        "--compress-threads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="threads compressing the archive's frames (default: the CPUs, at most 4)",
     )
 
 
@@ -248,6 +267,7 @@ def config_from_args(args: argparse.Namespace) -> BundlerConfig:
         maxsize=args.maxsize,
         compress=args.compress,
         compress_level=args.compress_level,
+        compress_threads=args.compress_threads,
         concurrency=args.concurrency,
         buffer_bytes=args.buffer,
         stream_threshold=min(8 << 20, max(1 << 20, args.buffer // 4)),
@@ -290,6 +310,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
+    if args.compress and args.compress_level not in CODECS[args.compress].levels:
+        levels = CODECS[args.compress].levels
+        parser.error(f"--compress-level of {args.compress}: {levels[0]}-{levels[-1]}")
+    if args.compress_threads < 0:
+        parser.error("--compress-threads must be 0 (the default) or more")
     configure_logging(args.verbose, args.debug)
 
     def body() -> int:

@@ -11,10 +11,12 @@ The index is CSV with a header row, one row per archived object, in archive orde
   tar header (pax records included) starts.
 - ``metadata`` / ``tags``: JSON objects. ``checksum``: the additional S3 checksum verified on
   download, as ``ALGORITHM:base64`` (empty when S3 had none).
-- ``gz_offset`` / ``gz_skip`` (``.tar.gz`` only): the archive is a series of gzip members, each
-  starting at a tar member boundary. ``gz_offset`` is the compressed offset of the gzip member
-  holding this object's header; decompress from there and skip ``gz_skip`` bytes to reach the
-  data. One ranged GET ``bytes=gz_offset-`` therefore restores one object.
+- ``gz_offset`` / ``gz_skip`` (compressed archives only, ``.tar.gz`` or ``.tar.zst``; the
+  names are from when gzip was the only codec, the archive's extension says which): the
+  archive is a series of independent frames (gzip members, zstd frames; codecs.py).
+  ``gz_offset`` is the compressed offset of the frame holding this object's header;
+  decompress from there, frame after frame, and skip ``gz_skip`` bytes to reach the data. One
+  ranged GET from ``gz_offset`` therefore restores one object.
 - ``flags``: ``;``-separated notes, e.g. ``size-changed`` or ``etag-changed`` when the object
   differs from the sub-manifest (it is archived as it is now), ``tags-unreadable``,
   ``tags-not-read`` (``--tags never``).

@@ -1,6 +1,6 @@
 """Where the bundler's outputs live (docs/formats.md, "Bundler outputs").
 
-    archive   <prefix>/<hash6>/<source-bucket>/<manifest-name>.tar[.gz]
+    archive   <prefix>/<hash6>/<source-bucket>/<manifest-name>.tar[.gz|.zst]
     index     <prefix>/<hash6>/<source-bucket>/<manifest-name>.index
     big obj   <prefix>/<hash6k>/<source-bucket>/bigobjects/<key>  (+ ``.metadata``)
     DLQ index s3://<manifest-bucket>/<manifest-key>.dlq
@@ -16,6 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from s3bundler.codecs import ARCHIVE_EXTENSIONS, archive_extension, codec_named
 from s3common.s3uri import S3Uri
 from s3common.submanifest import manifest_name
 
@@ -36,7 +37,8 @@ class ManifestOutputs:
     archive_key: str
     index_key: str
     dlq: S3Uri
-    other_archive_key: str = ""  # the same archive with the other compression setting
+    #: The same archive with the other compression settings (deleted once this one is in).
+    other_archive_keys: tuple[str, ...] = ()
 
     @property
     def archive_uri(self) -> S3Uri:
@@ -53,17 +55,18 @@ def dlq_uri(manifest: S3Uri) -> S3Uri:
 
 
 def manifest_outputs(
-    manifest: S3Uri, source_bucket: str, archive_bucket: str, prefix: str, compress: bool
+    manifest: S3Uri, source_bucket: str, archive_bucket: str, prefix: str, compress: str
 ) -> ManifestOutputs:
+    """``compress``: the codec's name (``gzip``, ``zstd``), "" for a plain ``.tar``."""
     name = manifest_name(manifest.key)
     base = _join(prefix, hash6(f"{source_bucket}/{name}"), source_bucket, name)
-    ext, other = (".tar.gz", ".tar") if compress else (".tar", ".tar.gz")
+    ext = archive_extension(codec_named(compress))
     return ManifestOutputs(
         archive_bucket=archive_bucket,
         archive_key=base + ext,
         index_key=base + ".index",
         dlq=dlq_uri(manifest),
-        other_archive_key=base + other,
+        other_archive_keys=tuple(base + other for other in ARCHIVE_EXTENSIONS if other != ext),
     )
 
 

@@ -74,7 +74,7 @@ class OutputStore:
         name under another prefix, e.g. two grouper runs with one -k): that would silently lose
         the other's objects. Archives of this very manifest are overwritten (reprocessing)."""
         mine = manifest_tag(manifest)
-        for key in (out.archive_key, out.other_archive_key):
+        for key in (out.archive_key, *out.other_archive_keys):
             try:
                 head = self.s3.head_object(Bucket=out.archive_bucket, Key=key)
             except AWS_ERRORS as exc:
@@ -128,5 +128,6 @@ class Commit:
             if self.upload is not None:
                 self.upload.abort()
             store.delete(out.archive_uri)
-        # The same manifest archived earlier with the other compression setting.
-        store.delete(S3Uri(out.archive_bucket, out.other_archive_key))
+        # The same manifest archived earlier with another compression setting.
+        for key in out.other_archive_keys:
+            store.delete(S3Uri(out.archive_bucket, key))

@@ -1,17 +1,15 @@
-"""A streaming POSIX pax tar writer that never seeks, plus the gzip layer for ``-c``.
+"""A streaming POSIX pax tar writer that never seeks.
 
-The tar layer writes headers, data and padding to any object with ``write(bytes)`` and tracks
-offsets in the uncompressed stream; it knows nothing of S3 or parts. With compression the
-stream goes through :class:`GzipMembers`, which starts a fresh gzip member at a tar member
-boundary once the current one has taken ``member_target`` bytes, so a reader can start
-decompressing at a recorded compressed offset (see index.py). Concatenated gzip members are
-one valid gzip file for GNU tar, bsdtar and Python's tarfile.
+It writes headers, data and padding to any object with ``write(bytes)`` and tracks offsets in
+the uncompressed stream; it knows nothing of S3 or parts. With compression the stream goes
+through a :class:`Frames` layer (frames.py), told of each member boundary so that it can start
+a new independent frame there; each member's position then names the frame holding its header
+and the bytes before it in that frame (the index's ``gz_offset``/``gz_skip``, see index.py).
 """
 
 from __future__ import annotations
 
 import tarfile
-import zlib
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,63 +22,31 @@ class Writable(Protocol):
     def write(self, data: bytes, /) -> object: ...
 
 
-class GzipMembers:
-    """``write()`` compresses into a series of gzip members written to ``out``."""
+class Frames(Protocol):
+    """The compression layer (frames.FrameWriter): told of each tar member boundary."""
 
-    def __init__(self, out: Writable, level: int = 6, member_target: int = 1 << 20) -> None:
-        self._out = out
-        self._level = level
-        self._target = member_target
-        self._comp: zlib._Compress | None = None
-        self.compressed = 0  # bytes written to out so far
-        self._member_start = 0  # compressed offset of the current member
-        self._member_in = 0  # uncompressed bytes in the current member
+    def boundary(self) -> tuple[int, int]: ...
 
-    def _emit(self, data: bytes) -> None:
-        if data:
-            self._out.write(data)
-            self.compressed += len(data)
+    def write(self, data: bytes, /) -> object: ...
 
-    def _finish_member(self) -> None:
-        if self._comp is not None:
-            self._emit(self._comp.flush(zlib.Z_FINISH))
-            self._comp = None
-
-    def boundary(self) -> tuple[int, int]:
-        """Called at a tar member boundary: maybe start a new gzip member. Returns (compressed
-        offset of the current gzip member, uncompressed bytes already in it)."""
-        if self._comp is None or self._member_in >= self._target:
-            self._finish_member()
-            self._comp = zlib.compressobj(self._level, zlib.DEFLATED, 31)
-            self._member_start = self.compressed
-            self._member_in = 0
-        return self._member_start, self._member_in
-
-    def write(self, data: bytes) -> None:
-        if self._comp is None:
-            self.boundary()
-        assert self._comp is not None
-        self._member_in += len(data)
-        self._emit(self._comp.compress(data))
-
-    def close(self) -> None:
-        self._finish_member()
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
 class MemberPosition:
     header_offset: int
     data_offset: int
-    gz_offset: int | None = None
-    gz_skip: int | None = None
+    gz_offset: int | None = None  # compressed offset of the frame holding the header
+    gz_skip: int | None = None  # uncompressed bytes from that frame's start to the data
+    frame: int | None = None  # that frame's number, while its offset is not known yet
 
 
 class TarStream:
     """Write pax tar members one after another: ``begin()``, ``write()`` the data, ``end()``."""
 
-    def __init__(self, out: Writable, gzip: GzipMembers | None = None) -> None:
-        self._out: Writable = gzip if gzip is not None else out
-        self._gzip = gzip
+    def __init__(self, out: Writable, frames: Frames | None = None) -> None:
+        self._out: Writable = frames if frames is not None else out
+        self._frames = frames
         self.offset = 0  # uncompressed tar stream offset
         self._remaining = 0
         self._size = 0
@@ -95,7 +61,7 @@ class TarStream:
     ) -> MemberPosition:
         if self._open:
             raise RuntimeError("previous tar member not ended")
-        gz = self._gzip.boundary() if self._gzip is not None else None
+        at = self._frames.boundary() if self._frames is not None else None
         info = tarfile.TarInfo(name)
         info.size = size
         info.mtime = mtime
@@ -108,10 +74,10 @@ class TarStream:
         self._write(header)
         self._remaining = self._size = size
         self._open = True
-        if gz is None:
+        if at is None:
             return MemberPosition(header_offset, self.offset)
-        gz_offset, gz_in = gz
-        return MemberPosition(header_offset, self.offset, gz_offset, gz_in + len(header))
+        frame, before = at
+        return MemberPosition(header_offset, self.offset, None, before + len(header), frame)
 
     def write(self, data: bytes) -> None:
         if len(data) > self._remaining:
@@ -137,5 +103,5 @@ class TarStream:
         pad = -self.offset % RECORD
         if pad:
             self._write(_ZEROS[:pad])
-        if self._gzip is not None:
-            self._gzip.close()
+        if self._frames is not None:
+            self._frames.close()

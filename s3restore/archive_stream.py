@@ -4,32 +4,34 @@
   mid-body is resumed with a ranged GET from the byte where it stopped, pinned to the HEAD's
   ETag (``If-Match``): a few GETs in sequence, never the same byte twice, never two versions
   of the archive. It gives up after RESUMES breaks in a row with no byte read between them.
-- :class:`Gunzip`: the decompressed bytes of a ``.tar.gz`` (concatenated gzip members), with
-  the compressed offset of each gzip member and where its output starts (``regions``), so the
-  index's ``gz_offset``/``gz_skip`` can be checked.
+- :class:`Decompressed`: the decompressed bytes of a ``.tar.gz`` or ``.tar.zst`` (frames.py),
+  with the compressed offset of each frame and where its output starts (``regions``), so the
+  index's ``gz_offset``/``gz_skip`` can be checked; and a ``.tar.zst``'s seek table checked.
 - :class:`ByteReader`: exact reads (headers) and chunked reads (data) of the tar stream.
 
-Data that cannot be read on (a gzip error, a stream cut short) is :class:`Unreadable`.
+Data that cannot be read on (corrupt compressed data, a stream cut short) is
+:class:`Unreadable`.
 """
 
 from __future__ import annotations
 
 import bisect
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from s3bundler.codecs import ZSTD, Codec
 from s3common.aws import AWS_ERRORS, NO_ANSWER_ERRORS, describe, error_code, read_failed
 from s3common.errors import DownloadError
 from s3common.sizes import MiB
 from s3restore.archives import ArchiveHead
+from s3restore.frames import FrameDecoder, FrameError, seek_table_problems
 
 CHUNK = MiB
 RESUMES = 5  # ranged GETs in a row that read nothing before a read is given up
 
 
 class Unreadable(Exception):
-    """The archive's bytes cannot be read on from here (corrupt gzip data, cut short)."""
+    """The archive's bytes cannot be read on from here (corrupt compressed data, cut short)."""
 
 
 class ArchiveBody:
@@ -83,62 +85,44 @@ class ArchiveBody:
             raise read_failed(uri, exc) from exc
 
 
-class Gunzip:
-    """The decompressed bytes of concatenated gzip members. ``regions``: (compressed offset,
-    output offset) of each gzip member met so far, in order."""
+class Decompressed:
+    """The decompressed bytes of a compressed archive's frames (gzip members or zstd frames).
+    ``regions``: (compressed offset, output offset) of each frame met so far, in order."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[bytes], codec: Codec) -> None:
         self._chunks = chunks
-        self.regions: list[tuple[int, int]] = []
+        self._decoder = FrameDecoder(codec)
+        self.regions = self._decoder.regions
         self._starts: list[int] = []  # output offsets of the regions, for bisect
-        self.compressed = 0  # compressed bytes consumed
-        self.produced = 0
+        self.codec = codec
 
     def region_of(self, position: int) -> tuple[int, int]:
-        """(compressed offset, output offset) of the gzip member whose output holds
-        ``position`` (a position already produced)."""
+        """(compressed offset, output offset) of the frame whose output holds ``position``
+        (a position already produced)."""
+        self._starts.extend(origin for _, origin in self.regions[len(self._starts) :])
         return self.regions[bisect.bisect_right(self._starts, position) - 1]
 
     def __iter__(self) -> Iterator[bytes]:
-        decomp: Any = None
-        for chunk in self._chunks:
-            data = chunk
-            while data:
-                if decomp is None:
-                    self.regions.append((self.compressed, self.produced))
-                    self._starts.append(self.produced)
-                    decomp = zlib.decompressobj(wbits=31)
-                out, rest = self._inflate(decomp, data)
-                self.compressed += len(data) - len(rest)
-                data = rest
-                if decomp.eof:
-                    decomp = None
-                if out:
-                    self.produced += len(out)
-                    yield out
-            while decomp is not None and not decomp.eof and decomp.unconsumed_tail == b"":
-                out, _ = self._inflate(decomp, b"")  # output held back by the size limit
-                if not out:
-                    break
-                self.produced += len(out)
-                yield out
-        if decomp is not None:
-            start = self.regions[-1][0]
-            raise Unreadable(
-                f"the gzip member at compressed byte {start} is cut short at byte "
-                f"{self.compressed} (archive truncated?)"
-            )
-
-    def _inflate(self, decomp: Any, data: bytes) -> tuple[bytes, bytes]:
-        """At most CHUNK bytes of output, and the input not consumed."""
+        decoder = self._decoder
         try:
-            out = decomp.decompress(data, CHUNK)
-        except zlib.error as exc:
-            start = self.regions[-1][0]
-            raise Unreadable(
-                f"gzip data corrupt in the gzip member at compressed byte {start}: {exc}"
-            ) from None
-        return out, (decomp.unused_data if decomp.eof else decomp.unconsumed_tail)
+            for chunk in self._chunks:
+                data = chunk
+                while data:
+                    out, data = decoder.decompress(data, CHUNK)
+                    if out:
+                        yield out
+                while decoder.in_frame:  # output held back by the size limit
+                    out, _ = decoder.decompress(b"", CHUNK)
+                    if not out:
+                        break
+                    yield out
+            decoder.finish()
+        except FrameError as exc:
+            raise Unreadable(str(exc)) from None
+
+    def problems(self) -> list[str]:
+        """Once read to the end: what is wrong beyond the data (a .tar.zst's seek table)."""
+        return seek_table_problems(self._decoder) if self.codec is ZSTD else []
 
 
 class ByteReader:

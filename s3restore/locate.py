@@ -59,7 +59,7 @@ class Found:
             first, size = int(r["offset"]), int(r["size"])
             where = f"bytes {first}-{first + size - 1}" if size else "empty"
             gz = (
-                f", gzip member at {r['gz_offset']} +{r['gz_skip']}"
+                f", compressed frame at {r['gz_offset']} +{r['gz_skip']}"
                 if r.get("gz_offset") is not None
                 else ""
             )

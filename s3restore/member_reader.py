@@ -4,10 +4,13 @@ and the bytes, verified.
 - A member of a ``.tar`` is ``offset .. offset+size-1`` of the archive. Members of one archive
   close to each other are fetched by one GET (gaps up to ``max_gap`` are read and thrown
   away); when the members asked for cover most of the archive, it is read whole, once.
-- A member of a ``.tar.gz`` starts in the gzip member at ``gz_offset`` (a new gzip member
-  starts at tar member boundaries): the read starts there and decompresses until the member's
-  last byte, ``gz_skip`` bytes after the start of that gzip member's output; members of the
-  same region are taken from one read as the decompressed stream passes them.
+- A member of a ``.tar.gz`` or ``.tar.zst`` starts in the frame (gzip member, zstd frame) at
+  ``gz_offset``: the read starts there and decompresses until the member's last byte,
+  ``gz_skip + size`` bytes into that frame's output (read_stream.py); members of the same
+  region are taken from one read as the decompressed stream passes them. The read asks for
+  that many bytes plus the frames' overhead and (zstd) the rest of a 128 KiB block
+  (``compressed_end``): less than a frame (the writer starts a new one at the first member
+  boundary past 1 MiB) plus the member. Frames that take more are read on by a second GET.
 - Every object comes back with its size, MD5 and (when the index has it) CRC32C checked; a
   mismatch is :class:`CorruptMember`, nothing is handed out. :func:`stream_members` hands
   out each object as chunks instead (bounded memory for big ones) and raises
@@ -19,26 +22,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from s3bundler.checksums import Crc32c
+from s3bundler.codecs import GZIP, Codec, codec_of
 from s3bundler.index import IndexRow
-from s3common.aws import AWS_ERRORS, NO_ANSWER_ERRORS, read_failed
-from s3common.errors import InputDataError
 from s3common.s3uri import S3Uri, parse_s3_uri
-from s3common.sizes import MiB
+from s3common.sizes import KiB, MiB
+from s3restore.read_stream import CorruptMember, FrameStream, PositionedStream, ranged_chunks
 
 MAX_GAP = MiB  # bytes between two members still read by one GET
 MAX_SPAN = 64 * MiB  # at most this much by one coalesced GET
 WHOLE_ARCHIVE_SHARE = 0.5  # asked-for bytes above this share of the archive: read it whole
-CHUNK = MiB
-
-
-class CorruptMember(InputDataError):
-    """The bytes read back are not the bytes archived (size, MD5 or CRC32C differ)."""
+#: A compressed member's read asks for its uncompressed span from its frame's start, 1/128 of it
+#: (frame, block and checksum overhead when the data does not compress) and this: zstd decodes
+#: whole blocks (up to 128 KiB), zlib streams. Frames that take more are read on by a 2nd GET.
+FRAME_SLACK = {"gzip": 16 * KiB, "zstd": 144 * KiB}
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,17 @@ class Member:
     @property
     def compressed(self) -> bool:
         return self.gz_offset is not None
+
+    @property
+    def codec(self) -> Codec:
+        """The codec of a compressed member's archive, as its extension says."""
+        return codec_of(self.archive.key) or GZIP
+
+    @property
+    def compressed_end(self) -> int:
+        """The compressed offset a read of this (compressed) member is planned to reach."""
+        span = (self.gz_skip or 0) + self.size
+        return (self.gz_offset or 0) + span + span // 128 + FRAME_SLACK[self.codec.name]
 
     @classmethod
     def from_index(cls, row: IndexRow, archive: S3Uri) -> Member:
@@ -152,8 +164,8 @@ class Read:
     """One ranged GET of an archive and the members it serves, in archive order."""
 
     archive: S3Uri
-    start: int  # first byte (compressed offset for .tar.gz)
-    end: int | None  # last byte, inclusive; None: to the end (gzip, or the whole archive)
+    start: int  # first byte (a frame's compressed offset for a compressed archive)
+    end: int | None  # last byte, inclusive; None: to the end (the whole archive)
     members: tuple[Member, ...]
 
     @property
@@ -176,7 +188,7 @@ def plan_reads(
     for archive, group in by_archive.items():
         size = (archive_sizes or {}).get(archive)
         if group[0].compressed:
-            reads.extend(_gzip_reads(archive, group, max_gap, max_span, size))
+            reads.extend(_compressed_reads(archive, group, max_gap, max_span, size))
             continue
         group.sort(key=lambda m: m.offset)
         wanted = sum(m.size for m in group)
@@ -205,9 +217,10 @@ def _read(archive: S3Uri, batch: list[Member]) -> Read:
     return Read(archive, start, max(end, start), tuple(batch))
 
 
-def _gzip_reads(
+def _compressed_reads(
     archive: S3Uri, group: list[Member], gap: int, span: int, size: int | None
 ) -> Iterator[Read]:
+    """From the frame of each batch's first member to the planned end of its members."""
     group.sort(key=lambda m: (m.gz_offset or 0, m.gz_skip or 0))
     first, last = group[0].gz_offset or 0, group[-1].gz_offset or 0
     if size and last - first > size * WHOLE_ARCHIVE_SHARE:  # most of it: one read
@@ -215,14 +228,17 @@ def _gzip_reads(
         return
     batch = [group[0]]
     for m in group[1:]:
-        if (m.gz_offset or 0) - (batch[-1].gz_offset or 0) <= gap and (m.gz_offset or 0) - (
-            batch[0].gz_offset or 0
-        ) <= span:
+        start = batch[0].gz_offset or 0
+        if (m.gz_offset or 0) - _end(batch) <= gap and m.compressed_end - start <= span:
             batch.append(m)
             continue
-        yield Read(archive, batch[0].gz_offset or 0, None, tuple(batch))
+        yield Read(archive, start, _end(batch), tuple(batch))
         batch = [m]
-    yield Read(archive, batch[0].gz_offset or 0, None, tuple(batch))
+    yield Read(archive, batch[0].gz_offset or 0, _end(batch), tuple(batch))
+
+
+def _end(batch: list[Member]) -> int:
+    return max(m.compressed_end for m in batch) - 1
 
 
 def fetch(s3: Any, read: Read) -> Iterator[tuple[Member, bytes]]:
@@ -247,134 +263,23 @@ def _checked(m: Member, chunks: Iterator[bytes]) -> Iterator[bytes]:
     check.finish()
 
 
-def _positioned(s3: Any, read: Read) -> Iterator[tuple[Member, _Stream]]:
+def _positioned(s3: Any, read: Read) -> Iterator[tuple[Member, PositionedStream]]:
     """The read's body as a stream placed at the start of each member's bytes in turn."""
-    args: dict[str, Any] = {"Bucket": read.archive.bucket, "Key": read.archive.key}
-    if read.start or read.end is not None:
-        args["Range"] = read.range_header
+    compressed = read.members[0].compressed
+    chunks = ranged_chunks(s3, read.archive, read.start, read.end, more=compressed)
     try:
-        body = s3.get_object(**args)["Body"]
-    except AWS_ERRORS as exc:
-        raise read_failed(read.archive, exc) from exc
-    try:
-        chunks = _body_chunks(body, read.archive)
-        if read.members[0].compressed:
-            gz = _GzipStream(chunks, read.archive, read.start)
+        if compressed:
+            frames = FrameStream(chunks, read.archive, read.start, read.members[0].codec)
             for m in read.members:
-                gz.skip_to(gz.origin(m.gz_offset or 0) + (m.gz_skip or 0))
-                yield m, gz
+                frames.skip_to(frames.origin(m.gz_offset or 0) + (m.gz_skip or 0))
+                yield m, frames
         else:
-            stream = _Stream(chunks, read.archive, position=read.start)
+            stream = PositionedStream(chunks, read.archive, position=read.start)
             for m in read.members:
                 stream.skip_to(m.offset)
                 yield m, stream
     finally:
-        body.close()
-
-
-def _body_chunks(body: Any, archive: S3Uri) -> Iterator[bytes]:
-    """A GET's body in chunks; a connection that breaks mid-body is a DownloadError."""
-    try:
-        yield from body.iter_chunks(CHUNK)
-    except (*AWS_ERRORS, *NO_ANSWER_ERRORS) as exc:
-        raise read_failed(archive, exc) from exc
-
-
-class _Stream:
-    """Bytes of an iterator, consumed front to back by absolute position."""
-
-    def __init__(self, chunks: Iterator[bytes], archive: S3Uri, position: int = 0) -> None:
-        self._chunks = chunks
-        self._archive = archive
-        self._buf = b""
-        self.position = position  # of _buf[0]: where the bytes read start
-
-    def skip_to(self, position: int) -> None:
-        while self.position + len(self._buf) < position:
-            self.position += len(self._buf)
-            self._buf = self._next()
-        cut = position - self.position
-        if cut < 0:
-            raise InputDataError(f"{self._archive}: members out of order at byte {position}")
-        self._buf = self._buf[cut:]
-        self.position = position
-
-    def chunks(self, size: int) -> Iterator[bytes]:
-        """The next ``size`` bytes, as they arrive."""
-        while size:
-            if not self._buf:
-                self._buf = self._next()
-            piece = self._buf[:size]
-            self._buf = self._buf[len(piece) :]
-            self.position += len(piece)
-            size -= len(piece)
-            yield piece
-
-    def take(self, size: int) -> bytes:
-        parts = []
-        while len(self._buf) < size:
-            parts.append(self._buf)
-            size -= len(self._buf)
-            self.position += len(self._buf)
-            self._buf = self._next()
-        parts.append(self._buf[:size])
-        self._buf = self._buf[size:]
-        self.position += size
-        return b"".join(parts)
-
-    def _next(self) -> bytes:
-        chunk = next(self._chunks, None)
-        if chunk is None:
-            raise CorruptMember(f"{self._archive}: ended before the members asked for")
-        return chunk
-
-
-class _GzipStream(_Stream):
-    """The decompressed bytes of concatenated gzip members read from compressed offset
-    ``start``; :meth:`origin` is where a gzip member's output begins in them."""
-
-    def __init__(self, chunks: Iterator[bytes], archive: S3Uri, start: int) -> None:
-        super().__init__(iter(()), archive)
-        self._raw = chunks
-        self._pending = b""  # compressed bytes not yet decompressed
-        self._decomp: Any = None
-        self._compressed = start  # compressed offset of self._pending[0]
-        self._produced = 0  # decompressed bytes handed to the stream so far
-        self._origins: dict[int, int] = {}
-
-    def origin(self, gz_offset: int) -> int:
-        """Output before that gzip member's is not wanted (members are asked for in order), so
-        it is dropped as the search goes: a far-away region costs no memory."""
-        while gz_offset not in self._origins:
-            self.position += len(self._buf)
-            self._buf = self._next()
-        return self._origins[gz_offset]
-
-    def _next(self) -> bytes:
-        while True:
-            if not self._pending:
-                chunk = next(self._raw, None)
-                if chunk is None:
-                    raise CorruptMember(f"{self._archive}: ended before the members asked for")
-                self._pending = chunk
-            if self._decomp is None:
-                self._origins[self._compressed] = self._produced
-                self._decomp = zlib.decompressobj(wbits=31)
-            try:
-                out = self._decomp.decompress(self._pending)
-            except zlib.error as exc:
-                raise CorruptMember(f"{self._archive}: not gzip data: {exc}") from None
-            if self._decomp.eof:
-                used = len(self._pending) - len(self._decomp.unused_data)
-                self._pending = self._decomp.unused_data
-                self._compressed += used
-                self._decomp = None
-            else:
-                self._compressed += len(self._pending)
-                self._pending = b""
-            if out:
-                self._produced += len(out)
-                return out
+        chunks.close()
 
 
 def read_members(

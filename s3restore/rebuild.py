@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from s3bundler import dlq
 from s3bundler.catalog import CatalogFile
+from s3bundler.codecs import codec_of
 from s3bundler.index import INDEX_COLUMNS, IndexRow, read_index
 from s3bundler.layout import bigobject_key, dlq_uri, manifest_outputs, metadata_key
 from s3bundler.manifest import LoadedManifest, parse_manifest
@@ -140,10 +141,11 @@ def _archive(
     if not report.archive:
         return None
     named = parse_s3_uri(report.archive)
-    compress = named.key.endswith(".tar.gz")
+    codec = codec_of(named.key)
     outputs = manifest_outputs(
-        manifest, loaded.source_bucket, options.archive_bucket, options.archive_prefix, compress
-    )
+        manifest, loaded.source_bucket, options.archive_bucket, options.archive_prefix,
+        codec.name if codec is not None else "",
+    )  # fmt: skip
     if named != outputs.archive_uri:
         raise RebuildProblem(
             f"the completion report names the archive {named}, not {outputs.archive_uri}: "

@@ -2,9 +2,9 @@
 
 - archived in a ``.tar``, into S3: server-side (server_copy.py), no bytes through the client
   (``--client-side`` reads and PUTs instead);
-- archived in a ``.tar.gz``, or to local files: the members read with planned ranged GETs
-  (member_reader.py: neighbours coalesced, a whole-archive read when most of it is wanted),
-  each verified before it is written;
+- archived in a ``.tar.gz`` or ``.tar.zst``, or to local files: the members read with planned
+  ranged GETs (member_reader.py: neighbours coalesced, a whole-archive read when most of it is
+  wanted), each verified before it is written;
 - copied (a big object): a server-side CopyObject into S3 (metadata and tags come with it), or
   a GET to a file;
 - an archive or copy in GLACIER/DEEP_ARCHIVE is made readable first (cold.py).

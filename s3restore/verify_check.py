@@ -80,8 +80,8 @@ class Verification:
         self._report(text, True)
 
     def member(self, m: TarMember, gz_region: tuple[int, int] | None) -> None:
-        """One member of the archive (``gz_region``: its gzip member's compressed offset and
-        output offset, for a .tar.gz)."""
+        """One member of the archive (``gz_region``: the compressed offset and output offset
+        of the frame holding its header, for a .tar.gz or .tar.zst)."""
         self.members += 1
         self.data_bytes += m.size
         row = self._by_header.pop(m.header_offset, None)
@@ -125,15 +125,15 @@ class Verification:
             out.append(
                 f"mtime {m.mtime} in the archive, last_modified {row.last_modified} in the index"
             )
-        out.extend(self._gzip_differences(m, row, gz_region))
+        out.extend(self._frame_differences(m, row, gz_region))
         return out
 
-    def _gzip_differences(
+    def _frame_differences(
         self, m: TarMember, row: IndexRow, gz_region: tuple[int, int] | None
     ) -> list[str]:
         if gz_region is None:
             if row.gz_offset is not None or row.gz_skip is not None:
-                return ["the index has gzip coordinates, the archive is not gzipped"]
+                return ["the index has gz_offset/gz_skip, the archive is not compressed"]
             return []
         gz_offset, origin = gz_region
         skip = m.data_offset - origin

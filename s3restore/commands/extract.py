@@ -23,7 +23,7 @@ from s3restore.progress import Progress
 MAX_LINES = 100
 EXAMPLES = """\
   s3bundler extract s3://arch/archives/1a2b3c/photos/inv-manifest.0.tar -o ./restored
-  s3bundler extract s3://arch/.../inv-manifest.0.tar.gz --to s3://restore-bucket/back/ \\
+  s3bundler extract s3://arch/.../inv-manifest.0.tar.zst --to s3://restore-bucket/back/ \\
       --prefix 2024/01/
   s3bundler extract s3://arch/.../inv-manifest.0.index --to s3://photos/ --overwrite
 
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "archive",
         metavar="ARCHIVE_URI",
         type=archive_ref_arg,
-        help="s3://BUCKET/KEY of the archive (.tar, .tar.gz) or of its .index",
+        help="s3://BUCKET/KEY of the archive (.tar, .tar.gz, .tar.zst) or of its .index",
     )
     dest = p.add_mutually_exclusive_group(required=True)
     dest.add_argument("--to", metavar="s3://DEST/PREFIX", type=_dest_arg, help="into S3")

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "archive",
         metavar="ARCHIVE_URI",
         type=archive_ref_arg,
-        help="s3://BUCKET/KEY of the archive (.tar, .tar.gz) or of its .index",
+        help="s3://BUCKET/KEY of the archive (.tar, .tar.gz, .tar.zst) or of its .index",
     )
     p.add_argument("--prefix", default="", metavar="P", help="only keys that start with P")
     p.add_argument(

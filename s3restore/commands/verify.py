@@ -12,7 +12,7 @@ from s3bundler.dlq import DlqRow
 from s3bundler.layout import dlq_uri
 from s3common.errors import S3BundlerError
 from s3common.s3uri import S3Uri
-from s3restore.archive_stream import ArchiveBody, ByteReader, Gunzip, Unreadable
+from s3restore.archive_stream import ArchiveBody, ByteReader, Decompressed, Unreadable
 from s3restore.archives import ArchiveHead, archive_ref_arg, head_archive, load_dlq, load_index
 from s3restore.commands import clients, parser
 from s3restore.progress import Progress
@@ -24,9 +24,10 @@ EXAMPLES = """\
   s3bundler verify s3://arch/archives/1a2b3c/photos/inv-manifest.0.index --max-problems 0
 
 checks every member's header and data offsets, name, size, MD5, CRC32C, pax comment (the exact
-bucket, key and version), mtime and (.tar.gz) gz_offset/gz_skip against its index row; every
-index row has a member; the end-of-archive and that nothing follows it. A member with no index
-row that the DLQ index lists as "bytes left unindexed" is a note, not a problem.
+bucket, key and version), mtime and (.tar.gz, .tar.zst) gz_offset/gz_skip against its index
+row; every index row has a member; the end-of-archive and that nothing follows it; every
+compressed frame's check (gzip CRC, zstd checksum) and a .tar.zst's seek table. A member with no
+index row that the DLQ index lists as "bytes left unindexed" is a note, not a problem.
 output (stdout): one line per problem or note, then a summary line."""
 
 
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "archive",
         metavar="ARCHIVE_URI",
         type=archive_ref_arg,
-        help="s3://BUCKET/KEY of the archive (.tar, .tar.gz) or of its .index",
+        help="s3://BUCKET/KEY of the archive (.tar, .tar.gz, .tar.zst) or of its .index",
     )
     p.add_argument(
         "--max-problems",
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     with Progress(not args.no_progress, head.size, "B", "verify") as bar:
         printer = _Printer(bar, args.max_problems)
         body = ArchiveBody(s3, head, on_bytes=bar.update)
-        check = Verification(rows, head.compressed, lambda: _dlq(s3, head), printer)
+        check = Verification(rows, head.codec is not None, lambda: _dlq(s3, head), printer)
         _scan(head, body, check)
     seconds = time.monotonic() - started
     n = check.problems
@@ -79,31 +80,34 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _scan(head: ArchiveHead, body: ArchiveBody, check: Verification) -> None:
-    gunzip = Gunzip(body) if head.compressed else None
-    reader = ByteReader(gunzip if gunzip is not None else body)
+    frames = Decompressed(body, head.codec) if head.codec is not None else None
+    reader = ByteReader(frames if frames is not None else body)
     scanner = TarScanner(reader)
     try:
         for m in scanner.members():
-            check.member(m, gunzip.region_of(m.header_offset) if gunzip is not None else None)
+            check.member(m, frames.region_of(m.header_offset) if frames is not None else None)
         for problem in scanner.end_problems:
             check.problem(f"{head.uri}: {problem}")
     except Unreadable as exc:
         reason = str(exc)
-        if gunzip is not None and "gzip" not in reason:
-            reason = _gzip_reason(gunzip, reader) or reason
+        if frames is not None and frames.codec.frame_noun not in reason:
+            reason = _frame_reason(frames, reader) or reason
         check.problem(f"{head.uri}: {reason}")
         check.finish(unread_from=scanner.member_start)
         return
+    for problem in frames.problems() if frames is not None else ():
+        check.problem(f"{head.uri}: {problem}")
     check.finish()
 
 
-def _gzip_reason(gunzip: Gunzip, reader: ByteReader) -> str:
-    """Garbage in a tar stream read from gzip is most likely corrupt compressed data that
-    inflated without an error: its gzip member's CRC says so at the member's end."""
-    regions = len(gunzip.regions)
+def _frame_reason(frames: Decompressed, reader: ByteReader) -> str:
+    """Garbage in a tar stream read from frames is most likely corrupt compressed data that
+    decompressed without an error: its frame's check (gzip CRC, zstd checksum) says so at the
+    frame's end."""
+    regions = len(frames.regions)
     try:
         for _ in reader.chunks(1 << 62):
-            if len(gunzip.regions) > regions:
+            if len(frames.regions) > regions:
                 return ""
     except Unreadable as exc:
         return str(exc)

@@ -198,7 +198,7 @@ def test_core_stack_deploys_and_bundles(aws, core_template):
     result = run_cli("s3bundler", *command, "--max-messages", "1", "--idle-exit", "5", timeout=60)
     assert result.returncode == 0, result.stderr
 
-    outputs = manifest_outputs(manifest, source, bucket, out["ArchivePrefix"], compress=False)
+    outputs = manifest_outputs(manifest, source, bucket, out["ArchivePrefix"], compress="")
     archive = s3.get_object(Bucket=bucket, Key=outputs.archive_key)["Body"].read()
     rows = list(read_index(s3.get_object(Bucket=bucket, Key=outputs.index_key)["Body"].read()))
     assert [r.key for r in rows] == list(bodies)

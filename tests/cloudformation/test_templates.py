@@ -273,7 +273,7 @@ def test_outputs_submitmanifest_reads(core_template):
     assert fargate.value(core_template["Outputs"]["Subnets"]["Value"]) == "subnet-1,subnet-2"
 
 
-@pytest.mark.parametrize("compress", ["false", "true"])
+@pytest.mark.parametrize("compress", ["false", "true", "gzip", "zstd"])
 def test_bundler_command_is_what_the_cli_accepts(core_template, compress):
     ev = core_eval(core_template, Compress=compress, MaxSize="512MiB", BundlerConcurrency="48")
     props = ev.value(core_template["Resources"]["BundlerTaskDefinition"]["Properties"])
@@ -284,7 +284,7 @@ def test_bundler_command_is_what_the_cli_accepts(core_template, compress):
     assert args.prefix == "archives"
     assert args.maxsize == parse_size("512MiB")
     assert args.concurrency == 48
-    assert args.compress is (compress == "true")
+    assert args.compress == {"false": "", "true": "gzip"}.get(compress, compress)
     assert container["StopTimeout"] >= 30
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
     assert container["Image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/s3bundler:latest"

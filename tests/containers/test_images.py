@@ -128,7 +128,7 @@ def test_grouper_then_bundler_containers_end_to_end(docker_client, images, aws, 
 
     archived: dict[str, int] = {}
     for key in submanifests:
-        out = manifest_outputs(S3Uri(man, key), src, arch, ARCHIVE_PREFIX, False)
+        out = manifest_outputs(S3Uri(man, key), src, arch, ARCHIVE_PREFIX, "")
         tar_bytes = _get(s3, arch, out.archive_key)
         index = list(read_index(_get(s3, arch, out.index_key)))
         assert not _keys(s3, man, out.dlq.key), f"unexpected DLQ index for {key}"

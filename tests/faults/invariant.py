@@ -129,7 +129,7 @@ def _gather(
     body = io.get(manifest)
     assert body is not None, f"sub-manifest {manifest} is gone"
     entries = list(read_manifest(body, source=str(manifest)))
-    out = manifest_outputs(manifest, entries[0].bucket, archive_bucket, prefix, False)
+    out = manifest_outputs(manifest, entries[0].bucket, archive_bucket, prefix, "")
     p = Placed(manifest, entries)
     if (index := io.get(out.index_uri)) is not None:
         p.index = list(read_index(index))
@@ -171,7 +171,7 @@ def _check_places(p: Placed) -> list[tuple[type, str]]:
 def _check_bytes(
     io: _S3, p: Placed, bucket: str, prefix: str, sources: dict[tuple[str, str], bytes]
 ) -> list[tuple[type, str]]:
-    out = manifest_outputs(p.manifest, p.entries[0].bucket, bucket, prefix, False)
+    out = manifest_outputs(p.manifest, p.entries[0].bucket, bucket, prefix, "")
 
     def member(row: IndexRow) -> str | None:
         src = sources.get((row.bucket, row.key))

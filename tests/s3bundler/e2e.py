@@ -13,7 +13,7 @@ from s3common.submanifest import ManifestEntry
 from tests.s3bundler.sources import Source, put_manifest, seed
 
 
-def outputs_for(manifest: S3Uri, source_bucket: str, archive_bucket: str, compress=False):
+def outputs_for(manifest: S3Uri, source_bucket: str, archive_bucket: str, compress: str = ""):
     return manifest_outputs(manifest, source_bucket, archive_bucket, "archives", compress)
 
 

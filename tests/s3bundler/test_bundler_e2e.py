@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
+import zstandard as zstd
 
 from s3bundler.catalog import catalog_key
 from s3bundler.dlq import read_dlq
@@ -55,30 +56,31 @@ TRICKY_KEYS = [
 ]
 
 
-def check_tar(tar_bytes: bytes, rows: list[IndexRow], src: Source, tmp_path: Path, gz: bool):
+TAR_FLAGS = {"": ["-xf"], "gzip": ["-xzf"], "zstd": ["--zstd", "-xf"]}
+
+
+def check_tar(tar_bytes: bytes, rows: list[IndexRow], src: Source, tmp_path: Path, codec: str):
     """Index rows vs. the archive vs. the sources, by three independent readers."""
     # 1. GNU tar extracts every member to the source bytes.
-    out = tmp_path / ("gnu-gz" if gz else "gnu")
+    out = tmp_path / f"gnu-{codec}"
     out.mkdir()
-    archive = tmp_path / ("a.tar.gz" if gz else "a.tar")
+    archive = tmp_path / "a.tar"
     archive.write_bytes(tar_bytes)
     proc = subprocess.run(
-        ["tar", "-xzf" if gz else "-xf", str(archive), "-C", str(out)],
-        capture_output=True,
-        text=True,
+        ["tar", *TAR_FLAGS[codec], str(archive), "-C", str(out)], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
     for row in rows:
         assert (out / row.member).read_bytes() == src.data[row.key], row.key
     # 2. Python tarfile sees the same members in manifest order.
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:gz" if gz else "r:") as tf:
+    stream = _decompress_all(tar_bytes, codec)
+    with tarfile.open(fileobj=io.BytesIO(stream), mode="r:") as tf:
         members = tf.getmembers()
         assert [m.name for m in members] == [r.member for r in rows]
         for m, row in zip(members, rows, strict=True):
             assert tf.extractfile(m).read() == src.data[row.key]
             assert m.size == row.size
     # 3. The index: md5 of the source, and the bytes at offset are the object.
-    stream = _decompress_all(tar_bytes) if gz else tar_bytes
     for row in rows:
         body = src.data[row.key]
         assert row.md5 == hashlib.md5(body).hexdigest()
@@ -90,23 +92,35 @@ def check_tar(tar_bytes: bytes, rows: list[IndexRow], src: Source, tmp_path: Pat
         assert hdr.size == row.size or hdr.type == tarfile.XHDTYPE
 
 
-def _decompress_all(data: bytes) -> bytes:
+def _decompressor(codec: str):
+    return (
+        zlib.decompressobj(wbits=31) if codec == "gzip" else zstd.ZstdDecompressor().decompressobj()
+    )
+
+
+def _decompress_all(data: bytes, codec: str) -> bytes:
+    if not codec:
+        return data
+    if codec == "zstd":  # (across frames; the seek table's skippable frame skipped)
+        reader = zstd.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
+        return reader.read()
     out, rest = [], data
     while rest:
-        d = zlib.decompressobj(wbits=31)
+        d = _decompressor(codec)
         out.append(d.decompress(rest))
         rest = d.unused_data
     return b"".join(out)
 
 
-def restore_from_gzip(s3, archive: S3Uri, row: IndexRow) -> bytes:
-    """What a user does to get one object back from a .tar.gz: one ranged GET."""
+def restore_compressed(s3, archive: S3Uri, row: IndexRow, codec: str) -> bytes:
+    """What a user does to get one object back from a .tar.gz or .tar.zst: one ranged GET from
+    the frame holding its header, decompressed across frames until the object's last byte."""
     resp = s3.get_object(Bucket=archive.bucket, Key=archive.key, Range=f"bytes={row.gz_offset}-")
     need = row.gz_skip + row.size
     out = bytearray()
     rest = resp["Body"].read()
     while len(out) < need and rest:
-        d = zlib.decompressobj(wbits=31)
+        d = _decompressor(codec)
         out += d.decompress(rest)
         rest = d.unused_data
     return bytes(out[row.gz_skip : need])
@@ -117,8 +131,8 @@ def restore_from_gzip(s3, archive: S3Uri, row: IndexRow) -> bytes:
 
 @pytest.mark.parametrize(
     ("compress", "get_client"),
-    [(False, "crt"), (True, "crt"), (False, "boto3")],
-    ids=["tar", "tar.gz", "tar-boto3-gets"],
+    [("", "crt"), ("gzip", "crt"), ("zstd", "crt"), ("", "boto3")],
+    ids=["tar", "tar.gz", "tar.zst", "tar-boto3-gets"],
 )
 def test_archive_index_copy_and_dlq(s3, buckets, tmp_path, compress, get_client):
     src_b, arch_b, man_b = buckets
@@ -133,12 +147,12 @@ def test_archive_index_copy_and_dlq(s3, buckets, tmp_path, compress, get_client)
     manifest = put_manifest(s3, man_b, "sub/inv-src-manifest.0.index", entries)
 
     args = ["s3bundler", "-m", str(manifest), "-b", arch_b, "-s", "10MB"]
-    args += ["--get-client", get_client, *(["-c"] if compress else [])]
+    args += ["--get-client", get_client, *(["--compress", compress] if compress else [])]
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
 
     out = outputs_for(manifest, src_b, arch_b, compress)
-    assert out.archive_key.endswith(".tar.gz" if compress else ".tar")
+    assert out.archive_key.endswith({"": ".tar", "gzip": ".tar.gz", "zstd": ".tar.zst"}[compress])
     rows = list(read_index(get_bytes(s3, out.index_uri)))
     archived = {k for k in src.data if k != "big/over-maxsize.bin"}
     assert [r.key for r in rows] == [e.key for e in entries if e.key in archived]
@@ -147,7 +161,7 @@ def test_archive_index_copy_and_dlq(s3, buckets, tmp_path, compress, get_client)
         assert row.metadata == src.metadata.get(row.key, {})
         assert row.tags == src.tags.get(row.key, {})
         if compress:
-            assert restore_from_gzip(s3, out.archive_uri, row) == src.data[row.key]
+            assert restore_compressed(s3, out.archive_uri, row, compress) == src.data[row.key]
 
     # The big object: copied server-side with metadata and tags, .metadata beside it.
     big_key = bigobject_key("archives", src_b, "big/over-maxsize.bin")
@@ -198,7 +212,7 @@ def test_original_headerless_manifest_format(s3, buckets, tmp_path):
     out = outputs_for(manifest, src_b, arch_b)
     rows = list(read_index(get_bytes(s3, out.index_uri)))
     assert sorted(r.key for r in rows) == sorted(src.data)
-    check_tar(get_bytes(s3, out.archive_uri), rows, src, tmp_path, gz=False)
+    check_tar(get_bytes(s3, out.archive_uri), rows, src, tmp_path, codec="")
     assert not exists(s3, out.dlq)
 
 
@@ -492,8 +506,17 @@ def test_switching_compression_leaves_one_archive(s3, buckets):
     manifest = put_manifest(s3, man_b, "p/z.0.index", [ManifestEntry(src_b, "a", 5)])
     assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b).returncode == 0
     assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b, "-c").returncode == 0
-    out = outputs_for(manifest, src_b, arch_b, compress=True)
+    out = outputs_for(manifest, src_b, arch_b, compress="gzip")
     catalog = catalog_key("archives", src_b, "z.0")
+    assert bucket_keys(s3, arch_b) == sorted([out.archive_key, out.index_key, catalog])
+    assert (
+        run_cli("s3bundler", "-m", str(manifest), "-b", arch_b, "--compress", "zstd").returncode
+        == 0
+    )
+    out = outputs_for(manifest, src_b, arch_b, compress="zstd")
+    assert bucket_keys(s3, arch_b) == sorted([out.archive_key, out.index_key, catalog])
+    assert run_cli("s3bundler", "-m", str(manifest), "-b", arch_b).returncode == 0
+    out = outputs_for(manifest, src_b, arch_b)
     assert bucket_keys(s3, arch_b) == sorted([out.archive_key, out.index_key, catalog])
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from s3bundler.layout import (
     bigobject_key,
     hash6,
@@ -30,7 +32,7 @@ def test_hash6_is_first_six_hex_of_md5():
 
 
 def test_manifest_outputs_keys():
-    out = manifest_outputs(MANIFEST, "src", "archive-bucket", "archives", compress=False)
+    out = manifest_outputs(MANIFEST, "src", "archive-bucket", "archives", compress="")
     h = md5_6("src/inv-src-cfg-manifest.3")
     assert out.archive_bucket == "archive-bucket"
     assert out.archive_key == f"archives/{h}/src/inv-src-cfg-manifest.3.tar"
@@ -41,36 +43,48 @@ def test_manifest_outputs_keys():
 
 
 def test_manifest_outputs_compressed_and_prefix_slashes():
-    out = manifest_outputs(MANIFEST, "src", "ab", "/deep/prefix/", compress=True)
+    out = manifest_outputs(MANIFEST, "src", "ab", "/deep/prefix/", compress="gzip")
     h = md5_6("src/inv-src-cfg-manifest.3")
     assert out.archive_key == f"deep/prefix/{h}/src/inv-src-cfg-manifest.3.tar.gz"
     assert out.index_key == f"deep/prefix/{h}/src/inv-src-cfg-manifest.3.index"
 
 
+@pytest.mark.parametrize(
+    ("compress", "ext"), [("", ".tar"), ("gzip", ".tar.gz"), ("zstd", ".tar.zst")]
+)
+def test_each_compression_has_its_extension_and_the_others_are_to_be_deleted(compress, ext):
+    out = manifest_outputs(MANIFEST, "src", "ab", "p", compress=compress)
+    base = f"p/{md5_6('src/inv-src-cfg-manifest.3')}/src/inv-src-cfg-manifest.3"
+    assert out.archive_key == base + ext
+    assert sorted(out.other_archive_keys) == sorted(
+        base + e for e in (".tar", ".tar.gz", ".tar.zst") if e != ext
+    )
+
+
 def test_manifest_outputs_empty_prefix():
-    out = manifest_outputs(MANIFEST, "src", "ab", "", compress=False)
+    out = manifest_outputs(MANIFEST, "src", "ab", "", compress="")
     assert (
         out.archive_key == f"{md5_6('src/inv-src-cfg-manifest.3')}/src/inv-src-cfg-manifest.3.tar"
     )
 
 
 def test_manifest_outputs_are_deterministic_and_differ_per_manifest():
-    a1 = manifest_outputs(MANIFEST, "src", "ab", "p", compress=False)
-    a2 = manifest_outputs(MANIFEST, "src", "ab", "p", compress=False)
+    a1 = manifest_outputs(MANIFEST, "src", "ab", "p", compress="")
+    a2 = manifest_outputs(MANIFEST, "src", "ab", "p", compress="")
     other = S3Uri("manifests", "sub/inv-src-cfg-manifest.4.index")
-    b = manifest_outputs(other, "src", "ab", "p", compress=False)
+    b = manifest_outputs(other, "src", "ab", "p", compress="")
     assert a1 == a2
     assert a1.archive_key != b.archive_key
     # Only the manifest's name counts, not the folder it sits in.
     moved = S3Uri("elsewhere", "x/y/inv-src-cfg-manifest.3.index")
-    c = manifest_outputs(moved, "src", "ab", "p", compress=False)
+    c = manifest_outputs(moved, "src", "ab", "p", compress="")
     assert c.archive_key == a1.archive_key
     assert c.dlq == S3Uri("elsewhere", "x/y/inv-src-cfg-manifest.3.index.dlq")
 
 
 def test_hash6_depends_on_source_bucket():
-    a = manifest_outputs(MANIFEST, "src-a", "ab", "p", compress=False)
-    b = manifest_outputs(MANIFEST, "src-b", "ab", "p", compress=False)
+    a = manifest_outputs(MANIFEST, "src-a", "ab", "p", compress="")
+    b = manifest_outputs(MANIFEST, "src-b", "ab", "p", compress="")
     assert a.archive_key.split("/")[1] == md5_6("src-a/inv-src-cfg-manifest.3")
     assert b.archive_key.split("/")[1] == md5_6("src-b/inv-src-cfg-manifest.3")
 

@@ -1,8 +1,10 @@
-"""TarStream / GzipMembers: what they write must read back byte-identically with Python's
-tarfile and GNU tar, and the recorded offsets must point at the right bytes."""
+"""TarStream and its compression layer (frames.FrameWriter, gzip or zstd): what they write must
+read back byte-identically with Python's tarfile, GNU tar, bsdtar and the zstd CLI, and the
+recorded offsets must point at the right bytes. (test_frames.py: the frame pipeline itself.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import os
@@ -14,8 +16,11 @@ import zlib
 from pathlib import Path
 
 import pytest
+import zstandard
 
-from s3bundler.tarstream import BLOCK, RECORD, GzipMembers, MemberPosition, TarStream
+from s3bundler.codecs import CODECS
+from s3bundler.frames import FRAME_LIMIT, Compression, FrameWriter
+from s3bundler.tarstream import BLOCK, RECORD, MemberPosition, TarStream
 
 MTIME = 1_700_000_000
 
@@ -38,13 +43,21 @@ MEMBERS: list[tuple[str, bytes]] = [
 
 def write_archive(
     members: list[tuple[str, bytes]],
-    compress: bool = False,
+    compress: bool | str = False,
     member_target: int = 1 << 20,
     chunk: int = 97,
+    limit: int = FRAME_LIMIT,
 ) -> tuple[bytes, list[MemberPosition]]:
+    """``compress``: a codec's name (True: gzip). Positions come back with their frames'
+    compressed offsets filled in, as the archive writer fills them in."""
     out = io.BytesIO()
-    gz = GzipMembers(out, member_target=member_target) if compress else None
-    tar = TarStream(out, gz)
+    codec = CODECS["gzip" if compress is True else compress] if compress else None
+    frames = (
+        FrameWriter(out, Compression(codec, 1, 2, member_target, max(limit, member_target)))
+        if codec is not None
+        else None
+    )
+    tar = TarStream(out, frames)
     positions = []
     for name, data in members:
         positions.append(tar.begin(name, len(data), MTIME))
@@ -52,6 +65,11 @@ def write_archive(
             tar.write(data[i : i + chunk])
         tar.end()
     tar.close()
+    if frames is not None:
+        positions = [
+            dataclasses.replace(p, gz_offset=frames.offset(p.frame or 0), frame=None)
+            for p in positions
+        ]
     return out.getvalue(), positions
 
 
@@ -85,18 +103,38 @@ def gnu_tar_extract(archive: Path, dest: Path, flags: str) -> dict[str, bytes]:
     return extracted_files(dest)
 
 
-def gunzip_from(raw: bytes, offset: int, skip: int, size: int) -> bytes:
-    """Decompress ``raw[offset:]`` across concatenated gzip members, as a reader of a ranged
-    GET would, skip ``skip`` bytes and return the next ``size`` bytes."""
+def decompress_from(raw: bytes, offset: int, skip: int, size: int, codec: str = "gzip") -> bytes:
+    """Decompress ``raw[offset:]`` across concatenated frames (gzip members or zstd frames), as
+    a reader of a ranged GET would, skip ``skip`` bytes and return the next ``size`` bytes."""
     need = skip + size
     out = bytearray()
     data = raw[offset:]
     while data and len(out) < need:
-        d = zlib.decompressobj(wbits=31)
+        d = (
+            zlib.decompressobj(wbits=31)
+            if codec == "gzip"
+            else zstandard.ZstdDecompressor().decompressobj()
+        )
         out += d.decompress(data)
         data = d.unused_data
     assert len(out) >= need, "stream ended before the member's data"
     return bytes(out[skip:need])
+
+
+def unzstd(raw: bytes) -> bytes:
+    """A whole .tar.zst decompressed as Python can: across frames, skippable ones skipped."""
+    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw), read_across_frames=True)
+    return reader.read()
+
+
+def tool(name: str) -> str:
+    """The path of a command-line tool; CI installs them all (.ci/run), so there it fails."""
+    binary = shutil.which(name)
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed (CI installs it: .ci/run)")
+        pytest.skip(f"{name} not installed")
+    return binary
 
 
 needs_gnu_tar = pytest.mark.skipif(shutil.which("tar") is None, reason="GNU tar not installed")
@@ -143,6 +181,57 @@ def test_gzip_with_many_gzip_members_reads_back_with_gnu_tar(tmp_path):
     archive.write_bytes(raw)
     files = gnu_tar_extract(archive, tmp_path / "out", "-xzf")
     assert files == dict(MEMBERS)
+
+
+def test_zstd_reads_back_with_python_in_one_frame_and_many():
+    plain, _ = write_archive(MEMBERS)
+    for target in (1 << 20, 1000):
+        raw, positions = write_archive(MEMBERS, compress="zstd", member_target=target)
+        assert raw[:4] == (0xFD2FB528).to_bytes(4, "little")
+        assert unzstd(raw) == plain
+        assert read_with_tarfile(unzstd(raw), "r:") == [(n, MTIME, d) for n, d in MEMBERS]
+        assert (len({p.gz_offset for p in positions}) > 1) == (target == 1000)
+
+
+@pytest.mark.parametrize("how", ["tar --zstd", "zstd -d | tar", "bsdtar"])
+def test_zstd_with_many_frames_and_its_seek_table_reads_back_with_the_tools(how, tmp_path):
+    raw, positions = write_archive(MEMBERS, compress="zstd", member_target=1000)
+    assert len({p.gz_offset for p in positions}) > 1  # really several frames
+    archive = tmp_path / "a.tar.zst"
+    archive.write_bytes(raw)
+    dest = tmp_path / "out"
+    dest.mkdir()
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    if how == "tar --zstd":
+        tool("zstd")  # GNU tar runs it
+        cmd = [tool("tar"), "--zstd", "-xf", str(archive), "-C", str(dest)]
+    elif how == "bsdtar":
+        cmd = [tool("bsdtar"), "-xf", str(archive), "-C", str(dest)]
+    else:
+        unpacked = subprocess.run([tool("zstd"), "-d", "-c", str(archive)], capture_output=True)
+        assert unpacked.returncode == 0, unpacked.stderr.decode(errors="replace")
+        (tmp_path / "a.tar").write_bytes(unpacked.stdout)
+        cmd = [tool("tar"), "-xf", str(tmp_path / "a.tar"), "-C", str(dest)]
+    proc = subprocess.run(cmd, capture_output=True, env=env)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    assert extracted_files(dest) == dict(MEMBERS)
+
+
+def test_zstd_cli_checks_every_frame():
+    raw, _ = write_archive(MEMBERS, compress="zstd", member_target=1000)
+    assert subprocess.run([tool("zstd"), "-t", "-q"], input=raw).returncode == 0
+    damaged = bytearray(raw)
+    damaged[len(raw) // 3] ^= 0x40
+    assert subprocess.run([tool("zstd"), "-t", "-q"], input=bytes(damaged)).returncode != 0
+
+
+@pytest.mark.parametrize("target", [1 << 20, 1000, 1])
+def test_zstd_offsets_restore_each_member(target):
+    raw, positions = write_archive(MEMBERS, compress="zstd", member_target=target)
+    for (_name, data), pos in zip(MEMBERS, positions, strict=True):
+        assert pos.gz_offset is not None and pos.gz_skip is not None
+        assert raw[pos.gz_offset : pos.gz_offset + 4] == (0xFD2FB528).to_bytes(4, "little")
+        assert decompress_from(raw, pos.gz_offset, pos.gz_skip, len(data), "zstd") == data
 
 
 @needs_gnu_tar
@@ -208,12 +297,13 @@ def test_gzip_offsets_restore_each_member():
         for (_name, data), pos in zip(MEMBERS, positions, strict=True):
             assert pos.gz_offset is not None and pos.gz_skip is not None
             assert raw[pos.gz_offset : pos.gz_offset + 2] == b"\x1f\x8b"
-            assert gunzip_from(raw, pos.gz_offset, pos.gz_skip, len(data)) == data
+            assert decompress_from(raw, pos.gz_offset, pos.gz_skip, len(data)) == data
 
 
-def test_gzip_member_target_starts_new_members_only_at_tar_boundaries():
-    _raw, positions = write_archive(MEMBERS, compress=True, member_target=1)
-    # target 1 byte: every tar member opens a new gzip member, whose header comes first
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_frame_target_starts_new_frames_only_at_tar_boundaries(codec):
+    _raw, positions = write_archive(MEMBERS, compress=codec, member_target=1)
+    # target 1 byte: every tar member opens a new frame, whose header comes first
     offsets = [p.gz_offset for p in positions]
     assert offsets == sorted(set(offsets))
     _plain, plain_pos = write_archive(MEMBERS)
@@ -262,15 +352,19 @@ def test_close_pads_to_whole_records(sizes):
     assert not any(raw[end:])  # nothing but zeros after the last member
     packed, _gz = write_archive(members, compress=True)
     assert len(gzip.decompress(packed)) % RECORD == 0
+    packed, _zst = write_archive(members, compress="zstd")
+    assert len(unzstd(packed)) % RECORD == 0
 
 
-def test_offset_tracks_uncompressed_bytes():
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_offset_tracks_uncompressed_bytes(codec):
     out = io.BytesIO()
-    gz = GzipMembers(out)
-    tar = TarStream(out, gz)
+    frames = FrameWriter(out, Compression(CODECS[codec]))
+    tar = TarStream(out, frames)
     tar.begin("bkt/a", 700, MTIME)
     tar.write(b"a" * 700)
     tar.end()
     tar.close()
-    assert len(gzip.decompress(out.getvalue())) == tar.offset
-    assert gz.compressed == len(out.getvalue())
+    plain = gzip.decompress(out.getvalue()) if codec == "gzip" else unzstd(out.getvalue())
+    assert len(plain) == tar.offset
+    assert frames.compressed == len(out.getvalue())

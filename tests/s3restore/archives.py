@@ -14,7 +14,7 @@ from s3common.submanifest import ManifestEntry
 from tests.s3bundler.sources import Source, get_bytes, put_manifest, seed
 
 #: Sizes of a small archive with a bit of everything: empty, one byte, a block exactly, padded
-#: members, and objects over 1 MiB (a .tar.gz starts a new gzip member after them).
+#: members, and objects over 1 MiB (a compressed archive starts a new frame after them).
 MIXED = {
     **{f"mixed/{i:02d}": (0, 1, 512, 700, 5_000, 70_000)[i % 6] for i in range(30)},
     "mixed/big-1": 1_300_000,
@@ -48,7 +48,7 @@ def make_archive(
     buckets: tuple[str, str, str],
     sizes: dict[str, int] | None = None,
     *,
-    compress: bool = False,
+    compress: str = "",
     name: str = "p/r.0.index",
     meta_every: int = 3,
     tag_every: int = 4,

@@ -50,7 +50,7 @@ def archived(s3, buckets) -> Archived:
         s3.put_object(Bucket=src_b, Key=e.key, Body=src.data["photos/a.jpg"])
     compressed = put_manifest(s3, man_b, "p/comp.1.index", more)
     outputs = []
-    for manifest, compress in ((plain, False), (compressed, True)):
+    for manifest, compress in ((plain, ""), (compressed, "gzip")):
         config = BundlerConfig(archive_bucket=arch_b, compress=compress, maxsize=MAXSIZE)
         result = ManifestJob(s3, config, manifest).run()
         assert result.outputs is not None

@@ -57,8 +57,8 @@ def with_headers(s3, archived_src, key: str) -> None:
     archived_src.metadata[key] = {"origin": "headers"}
 
 
-@pytest.fixture(params=[False, True], ids=["tar", "tar.gz"])
-def compress(request) -> bool:
+@pytest.fixture(params=["", "gzip", "zstd"], ids=["tar", "tar.gz", "tar.zst"])
+def compress(request) -> str:
     return request.param
 
 
@@ -96,7 +96,7 @@ def test_a_whole_archive_into_s3_with_metadata_tags_and_headers(s3, buckets, com
 
 
 def test_a_prefix_only(s3, buckets, tmp_path):
-    archived = make_archive(s3, buckets, compress=True)
+    archived = make_archive(s3, buckets, compress="gzip")
     out = tmp_path / "out"
     res = extract(archived.archive, "-o", str(out), "--prefix", "other/")
     assert res.returncode == 0, res.stderr
@@ -186,7 +186,7 @@ def test_a_corrupt_member_is_not_written_the_others_are(s3, buckets, tmp_path):
 
 
 def test_a_corrupt_gzip_archive_writes_nothing_wrong(s3, buckets, tmp_path):
-    archived = make_archive(s3, buckets, compress=True)
+    archived = make_archive(s3, buckets, compress="gzip")
     rewrite_object(s3, archived.outputs.archive_uri, lambda d: flip_byte(len(d) // 2)(d))
     out = tmp_path / "out"
     res = extract(archived.archive, "-o", str(out))

@@ -42,7 +42,7 @@ def test_keys_one_per_line_in_archive_order_from_the_archive_or_its_index(s3, bu
 
 
 def test_long_listing_and_nul_separated(s3, buckets):
-    archived = make_archive(s3, buckets, KEYS, compress=True)
+    archived = make_archive(s3, buckets, KEYS, compress="gzip")
     res = ls(archived.archive, "-l", "--prefix", "dir/")
     assert res.returncode == 0
     expected = [

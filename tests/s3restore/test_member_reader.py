@@ -1,4 +1,4 @@
-"""Reading archived objects back by the index: ranged GETs planned and coalesced, gzip
+"""Reading archived objects back by the index: ranged GETs planned and coalesced, compressed
 regions, every object verified."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from s3bundler.archiver import BundlerConfig, ManifestJob
 from s3bundler.index import read_index
 from s3common.s3uri import S3Uri
 from s3common.submanifest import ManifestEntry
+from s3restore import member_reader
 from s3restore.member_reader import (
     CorruptMember,
     Member,
@@ -23,7 +24,7 @@ from s3restore.member_reader import (
 from tests.s3bundler.sources import get_bytes, put_manifest, seed
 
 
-@pytest.fixture(params=[False, True], ids=["tar", "tar.gz"])
+@pytest.fixture(params=["", "gzip", "zstd"], ids=["tar", "tar.gz", "tar.zst"])
 def archived(request, s3, buckets):
     """An archive of 300 objects of mixed sizes: (members by key, sources, compress)."""
     src_b, arch_b, man_b = buckets
@@ -60,8 +61,26 @@ def test_one_member_is_one_ranged_get_of_exactly_its_bytes(s3, archived):
     assert len(counting.ranges) == 1
     if not compressed:
         assert counting.ranges == [f"bytes={m.offset}-{m.offset + m.size - 1}"]
-    else:
-        assert counting.ranges == [f"bytes={m.gz_offset}-"]
+    else:  # from its frame, less than a frame (1 MiB) and the member, and the frames' overhead
+        assert counting.ranges == [f"bytes={m.gz_offset}-{m.compressed_end - 1}"]
+        assert m.gz_skip < (1 << 20) + 1536
+        span = m.gz_skip + m.size
+        slack = {"gzip": 16, "zstd": 144}[m.codec.name] * 1024
+        assert m.compressed_end - m.gz_offset == span + span // 128 + slack
+
+
+def test_frames_that_take_more_than_planned_are_read_on(s3, archived, monkeypatch):
+    members, data, compressed = archived
+    if not compressed:
+        pytest.skip("a .tar read is exact")
+    m = next(m for k, m in sorted(members.items()) if k >= "obj/150" and m.size >= 70_000)
+    span = m.gz_skip + m.size
+    monkeypatch.setitem(member_reader.FRAME_SLACK, m.codec.name, 100 - span - span // 128)
+    counting = CountingS3(s3)
+    (got,) = list(read_members(counting, [m]))
+    assert got == (m, data[m.key])
+    end = m.compressed_end
+    assert counting.ranges == [f"bytes={m.gz_offset}-{end - 1}", f"bytes={end}-"]
 
 
 def test_many_members_of_one_archive_are_coalesced(s3, archived):
@@ -79,7 +98,7 @@ def test_most_of_an_archive_is_read_whole_once(s3, archived):
     size = s3.head_object(Bucket=archive.bucket, Key=archive.key)["ContentLength"]
     wanted = list(members.values())[::2] + list(members.values())[1::2][:100]
     reads = plan_reads(wanted, {archive: size})
-    if compressed:  # one open-ended read from the first wanted gzip member
+    if compressed:  # one open-ended read from the first wanted frame
         assert [(r.start, r.end) for r in reads] == [(min(m.gz_offset for m in wanted), None)]
     else:
         assert [(r.start, r.end) for r in reads] == [(0, None)]

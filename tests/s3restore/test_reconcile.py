@@ -217,7 +217,7 @@ def test_not_a_job_summary_is_bad_input(s3, bucket):
 
 def test_layout_assumption_archive_of_manifest(job):
     """The archive reconcile derives the root from is where the bundler's layout puts it."""
-    out = manifest_outputs(job.manifests[0], job.source, job.archive_bucket, PREFIX, False)
+    out = manifest_outputs(job.manifests[0], job.source, job.archive_bucket, PREFIX, "")
     assert job.reports[0].archive == str(out.archive_uri)
 
 

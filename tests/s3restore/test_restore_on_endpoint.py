@@ -4,6 +4,7 @@ the endpoint's copy_checksum shim computes it)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -12,6 +13,7 @@ import pytest
 from s3bundler.archiver import BundlerConfig, ManifestJob
 from s3bundler.index import read_index
 from s3common.s3uri import S3Uri
+from s3common.sizes import MiB
 from s3common.submanifest import ManifestEntry
 from tests.endpoint.process import FaultServer
 from tests.helpers import run_cli
@@ -103,3 +105,57 @@ def test_a_copied_range_whose_crc32c_differs_is_not_left_behind(server, job):
     assert "CRC32C" in out.stderr
     listed = s3.list_objects_v2(Bucket="ep-arch", Prefix="back/").get("Contents", [])
     assert listed == [] and not s3.list_multipart_uploads(Bucket="ep-arch").get("Uploads")
+
+
+@pytest.fixture(params=["gzip", "zstd"])
+def compressed_job(server, monkeypatch, request):
+    """A compressed archive of incompressible objects (the worst case for the bytes a read
+    must plan for): 400 of 6-12 KiB and a few of 300 KiB, so several ~1 MiB frames."""
+    server.reset()
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    s3 = server.client("s3")
+    src, arch, man = "ep-src", "ep-arch", "ep-man"
+    for b in (src, arch, man):
+        s3.create_bucket(Bucket=b)
+    rng = random.Random(11)
+    data = {f"r/{i:03d}": rng.randbytes(rng.randrange(6 << 10, 12 << 10)) for i in range(400)}
+    for i in (50, 200, 333):
+        data[f"r/{i:03d}"] = rng.randbytes(300 << 10)
+    for key, body in data.items():
+        s3.put_object(Bucket=src, Key=key, Body=body)
+    entries = [ManifestEntry(src, k, len(v)) for k, v in data.items()]
+    manifest = put_manifest(s3, man, "p/z.0.index", entries)
+    config = BundlerConfig(archive_bucket=arch, compress=request.param)
+    result = ManifestJob(s3, config, manifest).run()
+    assert result.outputs is not None
+    rows = {r.key: r for r in read_index(get_bytes(s3, result.outputs.index_uri))}
+    server.clear_log()
+    return SimpleNamespace(
+        s3=s3, data=data, rows=rows, archive=result.outputs.archive_uri,
+        catalog=f"s3://{arch}/archives", codec=request.param,
+    )  # fmt: skip
+
+
+def test_one_object_of_a_compressed_archive_reads_at_most_a_frame_and_the_object(
+    server, compressed_job, tmp_path
+):
+    job, codec = compressed_job, compressed_job.codec
+    assert len({r.gz_offset for r in job.rows.values()}) > 3  # several frames
+    # the object whose header is deepest into its frame, and a big one
+    deep = max(job.rows.values(), key=lambda r: r.gz_skip)
+    for row in (deep, job.rows["r/333"]):
+        server.clear_log()
+        out = run_cli("s3bundler", "restore", f"s3://ep-src/{row.key}", "--catalog", job.catalog,
+                      "-o", str(tmp_path / "o"), "--overwrite")  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert (tmp_path / "o").read_bytes() == job.data[row.key]
+        (get,) = server.requests(operation="GetObject", key=job.archive.key)
+        span = row.gz_skip + row.size  # from the frame's start to the object's last byte
+        slack = {"gzip": 16, "zstd": 144}[codec] * 1024  # zstd: the rest of a 128 KiB block
+        end = row.gz_offset + span + span // 128 + slack - 1
+        assert get["range"] == f"bytes={row.gz_offset}-{end}"
+        assert row.gz_skip - (row.offset - row.header_offset) < MiB  # less than a frame before
+        # at most: a frame's 1 MiB, the member's header (<= 1.5 KiB) and the object, and the
+        # frames' overhead (incompressible data: stored blocks, frame headers, checksums)
+        assert get["bytes_sent"] <= (MiB + 1536 + row.size) * 129 // 128 + slack

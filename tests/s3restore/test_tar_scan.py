@@ -3,6 +3,7 @@ writer (s3bundler/tarstream.py) and by Python's tarfile."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import tarfile
@@ -10,9 +11,11 @@ import tarfile
 import pytest
 
 from s3bundler.checksums import crc32c_b64
+from s3bundler.codecs import CODECS
+from s3bundler.frames import Compression, FrameWriter
 from s3bundler.members import pax_record
-from s3bundler.tarstream import GzipMembers, TarStream
-from s3restore.archive_stream import ByteReader, Gunzip, Unreadable
+from s3bundler.tarstream import TarStream
+from s3restore.archive_stream import ByteReader, Decompressed, Unreadable
 from s3restore.tar_scan import TarScanner, parse_pax
 
 OBJECTS = [
@@ -24,25 +27,31 @@ OBJECTS = [
 ]
 
 
-def write(gz: bool = False, target: int = 1 << 20) -> tuple[bytes, list]:
+def write(gz: bool | str = False, target: int = 1 << 20) -> tuple[bytes, list]:
+    """``gz``: a codec's name (True: gzip)."""
     out = io.BytesIO()
-    tar = TarStream(out, GzipMembers(out, level=1, member_target=target) if gz else None)
+    codec = CODECS["gzip" if gz is True else gz] if gz else None
+    frames = FrameWriter(out, Compression(codec, 1, 2, target)) if codec is not None else None
+    tar = TarStream(out, frames)
     positions = []
     for i, (name, data) in enumerate(OBJECTS):
         positions.append(tar.begin(name, len(data), 1_700_000_000 + i, pax_record("b", name, "")))
         tar.write(data)
         tar.end()
     tar.close()
+    if frames is not None:
+        positions = [dataclasses.replace(p, gz_offset=frames.offset(p.frame)) for p in positions]
     return out.getvalue(), positions
 
 
-def scan(data: bytes, gz: bool = False, chunk: int = 777):
+def scan(data: bytes, gz: bool | str = False, chunk: int = 777):
     pieces = (data[i : i + chunk] for i in range(0, len(data), chunk))
-    gunzip = Gunzip(pieces) if gz else None
-    scanner = TarScanner(ByteReader(gunzip if gunzip is not None else pieces))
+    codec = CODECS["gzip" if gz is True else gz] if gz else None
+    frames = Decompressed(pieces, codec) if codec is not None else None
+    scanner = TarScanner(ByteReader(frames if frames is not None else pieces))
     members = []
     for m in scanner.members():
-        region = gunzip.region_of(m.header_offset) if gunzip is not None else None
+        region = frames.region_of(m.header_offset) if frames is not None else None
         members.append((m, region))
     return members, scanner
 
@@ -63,9 +72,11 @@ def test_every_member_is_where_the_writer_put_it_with_its_hashes():
         assert m.problems == []
 
 
-def test_gzip_regions_give_the_writers_gz_offset_and_gz_skip():
-    data, positions = write(gz=True, target=1000)  # a new gzip member at most boundaries
-    members, scanner = scan(data, gz=True)
+@pytest.mark.parametrize("chunk", [1, 9, 777])
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_frame_regions_give_the_writers_gz_offset_and_gz_skip(codec, chunk):
+    data, positions = write(gz=codec, target=1000)  # a new frame at most boundaries
+    members, scanner = scan(data, gz=codec, chunk=chunk)
     assert scanner.end_problems == []
     for (m, (gz_offset, origin)), pos in zip(members, positions, strict=True):
         assert (gz_offset, m.data_offset - origin) == (pos.gz_offset, pos.gz_skip)
@@ -99,14 +110,15 @@ def test_anything_after_the_end_is_a_problem():
     assert scanner.end_problems == [f"data after the end of the archive, at byte {len(data) - 3}"]
 
 
-def test_a_flipped_byte_in_a_gzip_archive_is_unreadable():
-    data, _ = write(gz=True)
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_a_flipped_byte_in_a_compressed_archive_is_unreadable(codec):
+    data, _ = write(gz=codec)
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0x55
-    with pytest.raises(Unreadable, match="gzip data corrupt"):
-        list(Gunzip([bytes(flipped)]))
+    with pytest.raises(Unreadable, match=f"{codec} data corrupt in the {CODECS[codec].frame_noun}"):
+        list(Decompressed([bytes(flipped)], CODECS[codec]))
     with pytest.raises(Unreadable, match="cut short"):
-        scan(data[: len(data) // 2], gz=True)
+        scan(data[: len(data) // 2], gz=codec)
 
 
 def test_a_bad_header_checksum_is_unreadable():

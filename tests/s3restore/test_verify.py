@@ -7,9 +7,11 @@ import dataclasses
 
 import pytest
 
+from s3bundler.codecs import codec_of
 from s3bundler.dlq import DlqRow, DlqWriter
 from s3bundler.layout import dlq_uri
 from tests.helpers import run_cli
+from tests.s3bundler.sources import get_bytes
 from tests.s3restore.archives import (
     Archived,
     flip_byte,
@@ -27,7 +29,7 @@ def problems(stdout: str) -> list[str]:
     return stdout.splitlines()[:-1]  # the last line is the summary
 
 
-@pytest.fixture(params=[False, True], ids=["tar", "tar.gz"])
+@pytest.fixture(params=["", "gzip", "zstd"], ids=["tar", "tar.gz", "tar.zst"])
 def archived(request, s3, buckets) -> Archived:
     return make_archive(s3, buckets, compress=request.param)
 
@@ -59,32 +61,63 @@ def test_a_flipped_byte_is_named(s3, archived):
             f"{lines[0].split('MD5 ')[1].split()[0]} of the archived bytes != {row.md5} in the "
             "index"
         ]
-    else:  # compressed data: the gzip member's CRC (or inflate) says so; the rest is unread
-        assert lines[0].startswith(f"{archived.archive}: gzip data corrupt in the gzip member ")
+    else:  # compressed data: the frame's CRC/checksum (or inflate) says so; the rest is unread
+        codec = codec_of(archived.archive)
+        assert codec is not None
+        assert lines[0].startswith(
+            f"{archived.archive}: {codec.name} data corrupt in the {codec.frame_noun} "
+        )
         assert "index rows from header offset" in lines[-1] and "not checked" in lines[-1]
     assert " problem" in res.stdout.splitlines()[-1]
 
 
 def test_a_truncated_archive_is_named(s3, archived):
     row = archived.row("mixed/big-2")
-    cut = (row.offset + 4096) if row.gz_offset is None else row.gz_offset + 4096
+    data = get_bytes(s3, archived.outputs.archive_uri)
+    if row.gz_offset is None:
+        cut = row.offset + 4096
+    else:  # inside the frame at gz_offset (the zstd archive of these payloads is tiny)
+        cut = row.gz_offset + min(4096, (len(data) - row.gz_offset) // 2)
     rewrite_object(s3, archived.outputs.archive_uri, lambda data: data[:cut])
     res = verify(archived.archive)
     assert res.returncode == 1
     lines = problems(res.stdout)
+    start = row.header_offset
     if row.gz_offset is None:
         assert lines[0] == (
             f"{archived.archive}: the archive ends at byte {cut}, in the data of member "
             f"{row.member} (4096 of {row.size} bytes)"
         )
     else:
-        assert lines[0].startswith(f"{archived.archive}: the gzip member at compressed byte ")
+        codec = codec_of(archived.archive)
+        assert codec is not None
+        assert lines[0].startswith(f"{archived.archive}: the {codec.frame_noun} at compressed ")
         assert "cut short" in lines[0]
-    later = [r for r in archived.rows if r.header_offset >= row.header_offset]
+        # zstd hands out whole blocks: the scan may stop at a member before big-2
+        start = int(lines[1].split("header offset ")[1].split()[0])
+        assert start <= row.header_offset
+    later = [r for r in archived.rows if r.header_offset >= start]
     assert lines[1] == (
-        f"{len(later)} index rows from header offset {row.header_offset} on not checked: "
+        f"{len(later)} index rows from header offset {start} on not checked: "
         "the archive cannot be read from there"
     )
+
+
+def test_a_damaged_seek_table_is_named(s3, buckets):
+    archived = make_archive(s3, buckets, compress="zstd")
+    data = get_bytes(s3, archived.outputs.archive_uri)
+    count = int.from_bytes(data[-9:-5], "little")
+    first_entry = len(data) - 9 - 12 * count
+    damaged = bytearray(data)
+    damaged[first_entry + 4] ^= 0x01  # frame 0's decompressed size
+    rewrite_object(s3, archived.outputs.archive_uri, lambda _: bytes(damaged))
+    res = verify(archived.archive)
+    assert res.returncode == 1
+    (line,) = problems(res.stdout)
+    assert line.startswith(f"{archived.archive}: seek table entry 0: ")
+    rewrite_object(s3, archived.outputs.archive_uri, lambda _: data[: first_entry - 8])
+    res = verify(archived.archive)
+    assert problems(res.stdout) == [f"{archived.archive}: no seek table at the end of the archive"]
 
 
 def test_a_removed_index_row_is_named(s3, buckets):
@@ -100,7 +133,7 @@ def test_a_removed_index_row_is_named(s3, buckets):
 
 
 def test_a_member_left_unindexed_by_the_dlq_is_a_note(s3, buckets):
-    archived = make_archive(s3, buckets, compress=True)
+    archived = make_archive(s3, buckets, compress="gzip")
     gone = archived.row("mixed/big-2")
     put_index(s3, archived.outputs.index_uri, [r for r in archived.rows if r is not gone])
     dlq = DlqWriter()  # what the bundler writes for a stream that failed after its last byte

@@ -77,7 +77,7 @@ def test_odd_keys_are_archived_exactly(s3, buckets, tmp_path, get_client):
     out = outputs_for(manifest, src_b, arch_b)
     rows = list(read_index(get_bytes(s3, out.index_uri)))
     assert [r.key for r in rows] == list(src.data)
-    check_tar(get_bytes(s3, out.archive_uri), rows, src, tmp_path, gz=False)
+    check_tar(get_bytes(s3, out.archive_uri), rows, src, tmp_path, "")
     for row in rows:
         assert row.tags == src.tags.get(row.key, {}) and row.metadata == src.metadata.get(
             row.key, {}

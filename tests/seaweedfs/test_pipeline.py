@@ -1,6 +1,6 @@
 """The whole pipeline with S3 on SeaweedFS and SQS on moto: an inventory of what SeaweedFS
 lists -> s3grouper (sub-manifests on SeaweedFS, messages to moto's SQS) -> s3bundler workers
-(-q, plain; -m with -c) -> verify, find, restore to a file and into S3."""
+(-q, plain; -m with gzip and with zstd) -> verify, find, restore to a file and into S3."""
 
 from __future__ import annotations
 
@@ -75,22 +75,24 @@ def test_inventory_grouper_bundler_verify_restore(s3, sqs, buckets, tmp_path):
         "--idle-exit", "3", "-v",
     )  # fmt: skip
     assert worker.returncode == 0, worker.stderr
-    for key in subs:  # the same sub-manifests again, compressed, under another prefix
-        gz = run_cli("s3bundler", "-m", f"s3://{man_b}/{key}", "-b", arch_b, "-p", "gz", "-c",
-                     "-s", "10MB")  # fmt: skip
-        assert gz.returncode == 0, gz.stderr
+    prefixes = {"": "archives", "gzip": "gz", "zstd": "zst"}
+    for key in subs:  # the same sub-manifests again, compressed, under other prefixes
+        for codec in ("gzip", "zstd"):
+            packed = run_cli("s3bundler", "-m", f"s3://{man_b}/{key}", "-b", arch_b,
+                             "-p", prefixes[codec], "--compress", codec, "-s", "10MB")  # fmt: skip
+            assert packed.returncode == 0, packed.stderr
 
     rows, dlq = [], []
-    for n, (key, compress) in enumerate((k, c) for k in subs for c in (False, True)):
+    for n, (key, codec) in enumerate((k, c) for k in subs for c in prefixes):
         (tmp_path / str(n)).mkdir()
         manifest = S3Uri(man_b, key)
-        out = manifest_outputs(manifest, src_b, arch_b, "gz" if compress else "archives", compress)
+        out = manifest_outputs(manifest, src_b, arch_b, prefixes[codec], codec)
         got = list(read_index(get_bytes(s3, out.index_uri)))
         archive = out.archive_uri
-        check_tar(get_bytes(s3, archive), got, src, tmp_path / str(n), compress)
+        check_tar(get_bytes(s3, archive), got, src, tmp_path / str(n), codec)
         verified = run_cli("s3bundler", "verify", str(archive))
         assert verified.returncode == 0, verified.stdout + verified.stderr
-        if not compress:
+        if not codec:
             rows += got
             if s3.list_objects_v2(Bucket=man_b, Prefix=key + ".dlq").get("KeyCount"):
                 dlq += list(read_dlq(get_bytes(s3, S3Uri(man_b, key + ".dlq"))))
@@ -106,7 +108,7 @@ def test_inventory_grouper_bundler_verify_restore(s3, sqs, buckets, tmp_path):
     assert HEADERS.items() <= by_key[first].headers.items()
 
     # find, then restore: to a file (ranged GET), into S3 server-side from the .tar (verified
-    # by the CRC32C SeaweedFS returns for the copied range), and from the .tar.gz.
+    # by the CRC32C SeaweedFS returns for the copied range), from the .tar.gz and the .tar.zst.
     catalog = f"s3://{arch_b}/archives"
     found = run_cli("s3bundler", "find", f"s3://{src_b}/{first}", "--catalog", catalog)
     assert found.returncode == 0 and "archived in s3://" in found.stdout, found.stderr
@@ -131,6 +133,10 @@ def test_inventory_grouper_bundler_verify_restore(s3, sqs, buckets, tmp_path):
     assert from_gz.returncode == 0, from_gz.stderr
     restored = get_bytes(s3, S3Uri(arch_b, "back-gz/unicode/日本語-ü.txt"))
     assert restored == src.data["unicode/日本語-ü.txt"]
+    from_zst = run_cli("s3bundler", "restore", f"s3://{src_b}/{first}", "--catalog",
+                       f"s3://{arch_b}/zst", "-o", str(tmp_path / "from-zst"))  # fmt: skip
+    assert from_zst.returncode == 0, from_zst.stderr
+    assert (tmp_path / "from-zst").read_bytes() == src.data[first]
 
     # The big object: copied server-side (CopyObject pinned by CopySourceIfMatch).
     big = run_cli("s3bundler", "find", f"s3://{src_b}/big/twelve-mib.bin", "--catalog", catalog)
