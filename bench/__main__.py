@@ -26,6 +26,7 @@ from bench.bundler_bench import ARCHIVE_BUCKET, BundlerBench, Settings
 from bench.bundler_scenarios import Scenario, bundler_scenarios
 from bench.endpoint.process import BenchServer
 from bench.grouper_bench import grouper_case
+from bench.per_million import per_million_table
 from bench.restore_bench import find_case, restore_cases, restore_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -258,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     if results["bundler"]:
         print()
         print(report.bundler_table(results["bundler"]))
+        print()
+        print("Per million objects (CPU-seconds, requests and dollars at the measured rates):")
+        print(per_million_table(results["bundler"]))
     if results["grouper"]:
         print()
         print(report.grouper_table(results["grouper"]))

@@ -198,6 +198,13 @@ class Prices:
         """$ per SQS request."""
         return self._number(self.figures.get("sqs_per_million", 0), "sqs_per_million") / 1e6
 
+    def compute(self, vcpu_hours: float, gb_hours: float) -> float:
+        """$ for this much Fargate Spot capacity (the bundler's default capacity provider)."""
+        rates = self.figures.get("compute_per_hour") or {}
+        vcpu = self._number(rates.get("vcpu", 0), "compute_per_hour.vcpu")
+        gb = self._number(rates.get("gb", 0), "compute_per_hour.gb")
+        return vcpu_hours * vcpu + gb_hours * gb
+
     # -- rules --------------------------------------------------------------------------------
     def overhead(self, storage_class: str) -> tuple[int, int]:
         """(bytes billed at STANDARD, bytes billed at the class's rate) per object."""

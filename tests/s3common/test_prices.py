@@ -87,3 +87,19 @@ def test_a_bad_price_file_is_a_usage_error_naming_it(tmp_path, content, message)
         load_prices("us-east-1", str(path)).storage("STANDARD")
     with pytest.raises(UsageError, match="cannot read"):
         load_prices("us-east-1", str(tmp_path / "missing.json"))
+
+
+def test_compute_is_priced_per_vcpu_hour_and_gb_hour_in_every_shipped_region():
+    for region in ("us-east-1", "eu-west-1", "eu-central-1"):
+        prices = load_prices(region)
+        assert prices.compute(1, 0) == pytest.approx(0.0123)
+        assert prices.compute(0, 2) == pytest.approx(0.0027)
+        unconfirmed = prices.describe()["unconfirmed"]
+        assert any(u.startswith(("compute_per_hour", "*")) for u in unconfirmed), region
+
+
+def test_a_negative_compute_price_is_a_usage_error(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"regions": {"us-east-1": {"compute_per_hour": {"vcpu": -1}}}}))
+    with pytest.raises(UsageError, match=r"compute_per_hour\.vcpu"):
+        load_prices("us-east-1", str(path)).compute(1, 0)
