@@ -19,10 +19,10 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from s3common.aws import make_client, make_session
-from s3common.cli import configure_logging, run
+from s3common.cli import Parser, configure_logging, run
 from s3common.errors import S3BundlerError, UsageError
 from s3common.queues import resolve_queue_url
 from s3common.s3uri import parse_s3_uri
@@ -36,13 +36,8 @@ from s3jobs.status import status_lines
 PROG = "submitmanifest.py"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog=PROG,
         description=__doc__.split("\n\n", 2)[2] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,

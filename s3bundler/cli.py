@@ -15,7 +15,7 @@ from s3bundler.outage import DEFAULT_LIMIT
 from s3bundler.tag_reads import TAG_MODES, TagReads
 from s3bundler.worker import QueueOptions, StopSignal, Worker, process_one
 from s3common.aws import make_client, make_session
-from s3common.cli import configure_logging, run
+from s3common.cli import Parser, configure_logging, run
 from s3common.costs import manifest_cost_lines, prices_for
 from s3common.memory import configure_heap
 from s3common.metrics import Metrics
@@ -44,7 +44,7 @@ exit codes: 0 ok, 2 usage, 3 unreadable manifest, 4 upload failed, 5 download fa
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="s3bundler",
         usage=(
             "s3bundler (-q QUEUE | -m s3://BUCKET/KEY) -b BUCKET [options]\n"
@@ -306,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
         from s3restore.commands import main as command_main  # the get-back side
 
         return command_main(argv[0], argv[1:])
+    return run("s3bundler", lambda: _serve(parse_args(argv)))
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The worker's arguments, checked (a UsageError names the bad one)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.concurrency < 1:
@@ -315,46 +320,45 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--compress-level of {args.compress}: {levels[0]}-{levels[-1]}")
     if args.compress_threads < 0:
         parser.error("--compress-threads must be 0 (the default) or more")
+    return args
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Process one manifest (-m) or serve the queue (-q) until told to stop."""
     configure_logging(args.verbose, args.debug)
-
-    def body() -> int:
-        configure_heap()
-        stop = StopSignal().install()
-        session = make_session(args.region, args.profile)
-        config = config_from_args(args)
-        requests = request_options_from_args(args)
-        s3 = requests.install(
-            make_client(session, "s3", max_pool_connections=args.concurrency + 16)
+    configure_heap()
+    stop = StopSignal().install()
+    session = make_session(args.region, args.profile)
+    config = config_from_args(args)
+    requests = request_options_from_args(args)
+    s3 = requests.install(make_client(session, "s3", max_pool_connections=args.concurrency + 16))
+    counter = RequestCounter()
+    counter.attach(s3)
+    on_done = _report_printer(args, s3.meta.region_name) if args.report else None
+    metrics = Metrics(None if args.no_metrics else make_client(session, "cloudwatch"))
+    fetcher = make_fetcher(
+        args.get_client, s3, session, args.concurrency, requests, counter, config.tag_reads
+    )
+    try:
+        if args.manifest is not None:
+            return process_one(
+                s3, config, args.manifest, stop.event, metrics, fetcher, args.outage_limit,
+                requests, counter, on_done,
+            )  # fmt: skip
+        sqs = make_client(session, "sqs")
+        options = QueueOptions(
+            queue=args.queue,
+            max_messages=args.max_messages,
+            idle_exit=args.idle_exit,
+            visibility_timeout=args.visibility_timeout,
+            outage_limit=args.outage_limit,
         )
-        counter = RequestCounter()
-        counter.attach(s3)
-        on_done = _report_printer(args, s3.meta.region_name) if args.report else None
-        metrics = Metrics(None if args.no_metrics else make_client(session, "cloudwatch"))
-        fetcher = make_fetcher(
-            args.get_client, s3, session, args.concurrency, requests, counter, config.tag_reads
+        worker = Worker(
+            s3, sqs, config, options, stop.event, metrics, fetcher, requests, counter, on_done
         )
-        try:
-            if args.manifest is not None:
-                return process_one(
-                    s3, config, args.manifest, stop.event, metrics, fetcher, args.outage_limit,
-                    requests, counter, on_done,
-                )  # fmt: skip
-            sqs = make_client(session, "sqs")
-            options = QueueOptions(
-                queue=args.queue,
-                max_messages=args.max_messages,
-                idle_exit=args.idle_exit,
-                visibility_timeout=args.visibility_timeout,
-                outage_limit=args.outage_limit,
-            )
-            worker = Worker(
-                s3, sqs, config, options, stop.event, metrics, fetcher, requests, counter, on_done
-            )
-            return worker.run()
-        finally:
-            fetcher.close()
-
-    return run("s3bundler", body)
+        return worker.run()
+    finally:
+        fetcher.close()
 
 
 if __name__ == "__main__":

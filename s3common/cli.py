@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
-from s3common.errors import ExitCode, S3BundlerError
+from s3common.errors import ExitCode, S3BundlerError, UsageError
 from s3common.request_options import RedactSecrets
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -22,6 +24,26 @@ def configure_logging(verbose: bool = False, debug: bool = False) -> None:
     if not debug:
         for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are a UsageError: parsed inside :func:`run`, a bad argument is
+    one line on stderr, ``PROG: error: MESSAGE (see --help)``, and exit code 2 -- not the
+    usage block first."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see --help)")
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type=`` for a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
 
 
 def run(prog: str, fn: Callable[[], int | None]) -> int:

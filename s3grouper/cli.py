@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 from s3common.aws import make_client, make_session
-from s3common.cli import configure_logging, run
+from s3common.cli import Parser, configure_logging, positive_int, run
 from s3common.errors import UsageError
 from s3common.s3uri import s3_uri_arg
 from s3common.sizes import size_arg
@@ -46,21 +45,6 @@ exit codes: 0 ok, 2 usage/bad input, 3 unreadable inventory, 4 upload failed,
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see --help)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
-
-
 def _positive_size(text: str) -> int:
     value = size_arg(text)
     if value < 1:
@@ -89,7 +73,7 @@ def _name(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog=PROG,
         description=DESCRIPTION,
         epilog=EPILOG,
@@ -137,7 +121,7 @@ def _add_grouping_args(grp: argparse._ArgumentGroup) -> None:
         metavar="SIZE", help="max bytes per sub-manifest, e.g. 512MB, 4GiB (default: 4GiB)",
     )  # fmt: skip
     grp.add_argument(
-        "-c", "--count-threshold", type=_positive_int, default=DEFAULT_COUNT_THRESHOLD,
+        "-c", "--count-threshold", type=positive_int, default=DEFAULT_COUNT_THRESHOLD,
         metavar="N", help=f"max objects per sub-manifest (default: {DEFAULT_COUNT_THRESHOLD})",
     )  # fmt: skip
 

@@ -3,6 +3,7 @@ the completion report of each sub-manifest, and where its archives (and catalog)
 
 from __future__ import annotations
 
+import argparse
 import posixpath
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -109,8 +110,12 @@ def archive_root(reports: Sequence[ReportState]) -> S3Uri | None:
 
 
 def catalog_root_arg(text: str) -> S3Uri:
-    """``s3://BUCKET[/PREFIX]`` as given on the command line (no trailing slash kept)."""
-    uri = parse_s3_uri(text, require_key=False)
+    """argparse ``type=``: ``s3://BUCKET[/PREFIX]`` as given on the command line (no trailing
+    slash kept)."""
+    try:
+        uri = parse_s3_uri(text, require_key=False)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return S3Uri(uri.bucket, uri.key.strip("/"))
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from s3common.aws import make_client, make_session
-from s3common.cli import configure_logging, run
+from s3common.cli import Parser, configure_logging, run
 
 EXIT_CODES = (
     "exit codes: 0 ok, 1 check failed (verify/reconcile found problems), 2 usage, 3 bad input "
@@ -27,7 +27,7 @@ EXIT_CODES = (
 
 def parser(name: str, description: str, examples: str) -> argparse.ArgumentParser:
     """A command's parser with the shared options (region, profile, verbosity)."""
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=f"s3bundler {name}",
         description=textwrap.fill(description, 90),
         epilog=f"examples:\n{examples}\n\n{EXIT_CODES}",
@@ -49,9 +49,13 @@ def clients(args: argparse.Namespace, concurrency: int = 16) -> tuple[Any, Any]:
 
 def main(name: str, argv: Sequence[str]) -> int:
     module: Any = importlib.import_module(f"s3restore.commands.{name}")
-    args = module.build_parser().parse_args(list(argv))
-    configure_logging(args.verbose, args.debug)
-    code = run(f"s3bundler {name}", lambda: module.run(args))
+
+    def body() -> int:
+        args = module.build_parser().parse_args(list(argv))
+        configure_logging(args.verbose, args.debug)
+        return int(module.run(args) or 0)
+
+    code = run(f"s3bundler {name}", body)
     # pyarrow can abort the interpreter during its teardown after reading Parquet (seen with
     # pyarrow 26 and in-memory buffers); every output is written and closed by now, so leave
     # without the teardown rather than ever exit with a signal.

@@ -7,6 +7,7 @@ import argparse
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+from s3common.cli import positive_int
 from s3common.errors import ExitCode
 from s3common.s3uri import S3Uri, parse_s3_uri
 from s3restore.commands import clients, parser
@@ -43,12 +44,6 @@ def _source(text: str) -> S3Uri:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1: {text!r}")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = parser("catalog", DESCRIPTION, EXAMPLES)
     p.add_argument("action", choices=("rebuild",), help="what to do (rebuild)")
@@ -65,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "nothing")  # fmt: skip
     p.add_argument("--force", action="store_true",
                    help="replace catalog files that exist with other rows")  # fmt: skip
-    p.add_argument("--concurrency", type=_positive, default=4,
+    p.add_argument("--concurrency", type=positive_int, default=4,
                    help="sub-manifests rebuilt at a time (default: 4)")  # fmt: skip
     return p
 

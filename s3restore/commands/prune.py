@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from s3common.cli import positive_int
 from s3common.errors import ExitCode, UsageError
 from s3common.prices import load_prices
 from s3common.request_options import RequestOptions
@@ -48,25 +49,8 @@ EXAMPLES = """\
   complete (see the reconcile CSV) and no --only was given; nothing deleted"""
 
 
-def _catalog(text: str) -> S3Uri:
-    try:
-        return job_outputs.catalog_root_arg(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
-
-
 def _batch_size(text: str) -> int:
-    value = _positive(text)
+    value = positive_int(text)
     if value > MAX_BATCH:
         raise argparse.ArgumentTypeError(f"DeleteObjects takes at most {MAX_BATCH} objects")
     return value
@@ -82,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--catalog",
-        type=_catalog,
+        type=job_outputs.catalog_root_arg,
         metavar="s3://ARCHIVE_BUCKET/PREFIX",
         help="where the archives, the catalog and the prune logs are (default: as "
         "the completion reports say)",
@@ -127,7 +111,7 @@ def _add_tuning(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive_int,
         default=16,
         metavar="N",
         help="parallel HEADs and reconcile reads (default: 16)",

@@ -6,10 +6,11 @@ import argparse
 import os
 import sys
 
+from s3common.cli import positive_int
 from s3common.costs import job_cost_lines, total_requests
 from s3common.errors import ExitCode, UsageError
 from s3common.prices import load_prices
-from s3common.s3uri import S3Uri, s3_uri_arg
+from s3common.s3uri import s3_uri_arg
 from s3grouper.plan_costs import grouper_requests
 from s3restore.commands import clients, parser
 from s3restore.job_outputs import catalog_root_arg
@@ -34,29 +35,12 @@ EXAMPLES = """\
   exit 0: complete (every selected object accounted for, once); exit 1: problems (see the CSV)"""
 
 
-def _catalog(text: str) -> S3Uri:
-    try:
-        return catalog_root_arg(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = parser("reconcile", DESCRIPTION, EXAMPLES)
     p.add_argument("job", type=s3_uri_arg, metavar="JOB_SUMMARY_URI",
                    help="the job summary s3grouper wrote (s3://.../<name>.job.json)")  # fmt: skip
     p.add_argument(
-        "--catalog", type=_catalog, metavar="s3://ARCHIVE_BUCKET/PREFIX",
+        "--catalog", type=catalog_root_arg, metavar="s3://ARCHIVE_BUCKET/PREFIX",
         help="where the archives and their catalog are (default: as the completion reports "
         "say)",
     )  # fmt: skip
@@ -74,9 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="price table overrides for --costs (docs/costs.md)")  # fmt: skip
     p.add_argument("--work-dir", metavar="DIR",
                    help="local scratch for the spilled parts (default: $TMPDIR)")  # fmt: skip
-    p.add_argument("--concurrency", type=_positive, default=16,
+    p.add_argument("--concurrency", type=positive_int, default=16,
                    help="parallel S3 requests (default: 16)")  # fmt: skip
-    p.add_argument("--rows-per-part", type=_positive, default=ROWS_PER_PART,
+    p.add_argument("--rows-per-part", type=positive_int, default=ROWS_PER_PART,
                    help=argparse.SUPPRESS)  # fmt: skip
     return p
 
