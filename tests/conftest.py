@@ -11,11 +11,20 @@ import pytest
 
 from s3common.local_endpoint import MotoServer
 from s3common.seaweedfs import SeaweedFS
+from tests.endpoint.process import FaultServer
 
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
     with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def fault_server() -> Iterator[FaultServer]:
+    """The instrumented endpoint (tests/endpoint): moto behind a fault-injecting, request-
+    logging middleware, in its own process; tests start from :meth:`FaultServer.reset`."""
+    with FaultServer() as server:
         yield server
 
 

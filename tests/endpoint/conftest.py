@@ -9,12 +9,6 @@ import pytest
 from tests.endpoint.process import FaultServer
 
 
-@pytest.fixture(scope="session")
-def fault_server() -> Iterator[FaultServer]:
-    with FaultServer() as server:
-        yield server
-
-
 @pytest.fixture()
 def endpoint(fault_server: FaultServer) -> Iterator[FaultServer]:
     """The fault endpoint with no rules, an empty log and nothing stored."""

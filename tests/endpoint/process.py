@@ -120,6 +120,21 @@ class FaultServer(StartStop):
     def clear_log(self) -> None:
         self._call("/__faults/log", "DELETE")
 
+    def headers(self, **match: Any) -> list[dict[str, str]]:
+        """The headers of the logged requests that match (``exempt`` set-up calls left out)."""
+        return [r["headers"] for r in self.requests(**match) if not r["exempt"]]
+
+    def fresh(self, monkeypatch: Any, *buckets: str) -> Any:
+        """:meth:`reset`, point the standard variables at this endpoint (``monkeypatch``),
+        create ``buckets``; returns an exempt S3 client (its calls are never faulted)."""
+        self.reset()
+        for name, value in self.env().items():
+            monkeypatch.setenv(name, value)
+        client = self.client("s3", exempt=True)
+        for bucket in buckets:
+            client.create_bucket(Bucket=bucket)
+        return client
+
     def reset(self) -> None:
         """Back to a fresh endpoint: no rules, an empty log, nothing stored in moto."""
         self.clear()

@@ -70,12 +70,6 @@ class World:
         return self.s3.list_multipart_uploads(Bucket=self.archive).get("Uploads", [])
 
 
-@pytest.fixture(scope="session")
-def fault_server() -> Iterator[FaultServer]:
-    with FaultServer() as server:
-        yield server
-
-
 @pytest.fixture()
 def world(fault_server: FaultServer) -> Iterator[World]:
     fault_server.reset()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,7 +14,6 @@ from s3bundler.index import read_index
 from s3bundler.report import ManifestReport
 from s3common.s3uri import S3Uri
 from s3common.submanifest import ManifestEntry
-from tests.endpoint.process import FaultServer
 from tests.helpers import run_cli
 from tests.s3bundler.e2e import outputs_for
 from tests.s3bundler.sources import get_bytes, put_manifest, seed
@@ -24,29 +22,18 @@ OWNER, SOURCE_OWNER = "111111111111", "222222222222"
 SRC, ARCH, MAN = "enc-src", "enc-arch", "enc-man"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as s:
-        yield s
+@pytest.fixture()
+def server(fault_server):
+    return fault_server
 
 
 @pytest.fixture()
 def s3(server, monkeypatch):
-    server.reset()
-    for name, value in server.env().items():
-        monkeypatch.setenv(name, value)
-    client = server.client("s3", exempt=True)
-    for b in (SRC, ARCH, MAN):
-        client.create_bucket(Bucket=b)
-    return client
+    return server.fresh(monkeypatch, SRC, ARCH, MAN)
 
 
 def bundle(*extra: str, manifest: str = "p/e.0.index") -> object:
     return run_cli("s3bundler", "-m", f"s3://{MAN}/{manifest}", "-b", ARCH, "--no-metrics", *extra)
-
-
-def headers_of(server, **match) -> list[dict]:
-    return [r["headers"] for r in server.requests(**match) if not r["exempt"]]
 
 
 @pytest.mark.parametrize("get_client", ["crt", "boto3"])
@@ -66,17 +53,17 @@ def test_archives_and_copies_in_the_class_asked_with_kms_and_owners(server, s3, 
     assert s3.head_object(Bucket=ARCH, Key=copy_key)["StorageClass"] == "GLACIER_IR"
     for small in (o.index_key, f"archives/catalog/bucket={SRC}/e.0.parquet"):
         assert s3.head_object(Bucket=ARCH, Key=small).get("StorageClass", "STANDARD") == "STANDARD"
-    (create,) = headers_of(server, operation="CreateMultipartUpload", bucket=ARCH)
+    (create,) = server.headers(operation="CreateMultipartUpload", bucket=ARCH)
     assert create["x-amz-server-side-encryption"] == "aws:kms"
     assert create["x-amz-server-side-encryption-aws-kms-key-id"] == "alias/archives"
     assert create["x-amz-server-side-encryption-bucket-key-enabled"] == "true"
-    for h in headers_of(server, bucket=ARCH) + headers_of(server, bucket=MAN):
+    for h in server.headers(bucket=ARCH) + server.headers(bucket=MAN):
         assert h.get("x-amz-expected-bucket-owner") == OWNER
-    source_gets = headers_of(server, bucket=SRC)
+    source_gets = server.headers(bucket=SRC)
     assert source_gets and all(
         h["x-amz-expected-bucket-owner"] == SOURCE_OWNER for h in source_gets
     )
-    (copy,) = headers_of(server, operation="CopyObject")
+    (copy,) = server.headers(operation="CopyObject")
     assert copy["x-amz-source-expected-bucket-owner"] == SOURCE_OWNER
 
 
@@ -129,7 +116,7 @@ def test_sse_c_sources_are_archived_with_their_key_and_restored_with_it(
         "--to", f"s3://{MAN}/restored/", "--sse-c-key-file", str(key_file), "--client-side",
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    (put,) = headers_of(server, operation="PutObject", bucket=MAN, key="restored/c/1")
+    (put,) = server.headers(operation="PutObject", bucket=MAN, key="restored/c/1")
     assert put["x-amz-server-side-encryption-customer-key-md5"] == key_md5
     back = s3.get_object(Bucket=MAN, Key="restored/c/1", SSECustomerAlgorithm="AES256",
                          SSECustomerKey=key)  # fmt: skip

@@ -5,36 +5,22 @@ and a wrong source owner stops the run before anything is deleted."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.endpoint.process import FaultServer
 from tests.s3restore.test_prune import KEPT, make_job, prune, source_keys, verified
 
 OWNER, SOURCE_OWNER = "111111111111", "222222222222"
 SRC, ARCH, MAN = "prune-src", "prune-arch", "prune-man"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as s:
-        yield s
+@pytest.fixture()
+def server(fault_server):
+    return fault_server
 
 
 @pytest.fixture()
 def s3(server, monkeypatch):
-    server.reset()
-    for name, value in server.env().items():
-        monkeypatch.setenv(name, value)
-    client = server.client("s3", exempt=True)
-    for b in (SRC, ARCH, MAN):
-        client.create_bucket(Bucket=b)
-    return client
-
-
-def headers_of(server, **match) -> list[dict]:
-    return [r["headers"] for r in server.requests(**match) if not r["exempt"]]
+    return server.fresh(monkeypatch, SRC, ARCH, MAN)
 
 
 def test_owners_go_with_every_request_and_a_wrong_one_deletes_nothing(server, s3, tmp_path):
@@ -52,10 +38,10 @@ def test_owners_go_with_every_request_and_a_wrong_one_deletes_nothing(server, s3
     assert result.returncode == 0, result.stderr
     assert source_keys(s3, SRC) == set(KEPT)
     assert {k for k, r in rows.items() if r["action"] == "deleted"} == verified(job)
-    to_source = headers_of(server, bucket=SRC)
+    to_source = server.headers(bucket=SRC)
     assert {"HeadObject", "DeleteObjects"} <= {
         r["operation"] for r in server.requests(bucket=SRC) if not r["exempt"]
     }
     assert all(h.get("x-amz-expected-bucket-owner") == SOURCE_OWNER for h in to_source)
-    logs = headers_of(server, operation="PutObject", bucket=ARCH)
+    logs = server.headers(operation="PutObject", bucket=ARCH)
     assert logs and all(h.get("x-amz-expected-bucket-owner") == OWNER for h in logs)

@@ -5,7 +5,6 @@ the endpoint's copy_checksum shim computes it)."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
@@ -15,15 +14,13 @@ from s3bundler.index import read_index
 from s3common.s3uri import S3Uri
 from s3common.sizes import MiB
 from s3common.submanifest import ManifestEntry
-from tests.endpoint.process import FaultServer
 from tests.helpers import run_cli
 from tests.s3bundler.sources import get_bytes, put_manifest, seed
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as s:
-        yield s
+@pytest.fixture()
+def server(fault_server):
+    return fault_server
 
 
 @pytest.fixture()
