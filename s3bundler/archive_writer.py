@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Protocol
 
-from s3bundler.checksums import Crc32c, crc32c_b64
+from s3bundler.checksums import Crc32c
 from s3bundler.errors import Cancelled
 from s3bundler.failures import ObjectFailed
 from s3bundler.fetched import Fetched
@@ -148,10 +148,13 @@ class ArchiveWriter:
 
     def _write_fetched(self, f: Fetched) -> None:
         name, pos = self._begin(f.entry, f.info)
-        self._tar.write(f.data)
+        crc = Crc32c()
+        for piece in f.pieces:
+            self._tar.write(piece)
+            crc.update(piece)
         self._tar.end()
-        crc = crc32c_b64(f.data)
-        self._archived(index_row(f.entry, f.info, f.md5, f.tags, f.flags, name, pos, crc), pos)
+        row = index_row(f.entry, f.info, f.md5, f.tags, f.flags, name, pos, crc.b64digest())
+        self._archived(row, pos)
 
     def _write_stream(self, stream: Stream) -> None:
         entry = stream.entry

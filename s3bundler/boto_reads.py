@@ -88,7 +88,7 @@ def fetch_whole(
         info.check_md5(md5)
         tags, tag_flag = read_tags(s3, entry, info, reads)
         flags = info.flags_against(entry) + ([tag_flag] if tag_flag else [])
-        return Fetched(entry, info, data, md5, tags, flags)
+        return Fetched(entry, info, [data], md5, tags, flags)
     raise AssertionError("unreachable")
 
 

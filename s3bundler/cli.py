@@ -193,8 +193,9 @@ def _add_tuning(p: argparse.ArgumentParser) -> None:
         "--get-client",
         choices=GET_CLIENTS,
         default="crt",
-        help="client for small-object GETs: crt = awscrt's native S3 client (~1/4 of the CPU "
-        "per object), boto3 = botocore on a thread pool (default: crt)",
+        help="client for GETs of objects under 1 MiB: crt = awscrt's native S3 client (~1/4 "
+        "of the CPU per object), boto3 = botocore on a thread pool; larger objects are always "
+        "read with boto3 (default: crt)",
     )
     p.add_argument(
         "--tags",

@@ -316,7 +316,7 @@ def _with_tags(fetched: Fetched, tags: dict[str, str] | None, flag: str) -> Fetc
     if not flag and tags == fetched.tags:
         return fetched  # an untagged object read by the one GET: the fast path stays as it was
     flags = [*fetched.flags, flag] if flag else fetched.flags
-    return Fetched(fetched.entry, fetched.info, fetched.data, fetched.md5, tags, flags)
+    return Fetched(fetched.entry, fetched.info, fetched.pieces, fetched.md5, tags, flags)
 
 
 def _chain(fut: GetFuture, retry: Future[Fetched]) -> None:

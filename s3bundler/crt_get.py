@@ -115,9 +115,10 @@ class _Body:
         if self.checksum is not None:
             self.checksum.update(chunk)
 
-    def take(self) -> bytes:
-        data, self.chunks = b"".join(self.chunks), []
-        return data
+    def take(self) -> list[bytes]:
+        """The pieces as they came (not joined: see :class:`Fetched`)."""
+        pieces, self.chunks = self.chunks, []
+        return pieces
 
 
 class ObjectGet(Callbacks):
@@ -205,10 +206,8 @@ class ObjectGet(Callbacks):
         if not isinstance(info, ObjectInfo):
             raise DownloadError(f"{self.where}: unreadable GET response headers ({info!r})")
         data = self._body.take()
-        if len(data) != info.size:
-            raise DownloadError(
-                f"{self.where}: {len(data)} bytes read of {info.size}", transient=True
-            )
+        if (got := sum(map(len, data))) != info.size:
+            raise DownloadError(f"{self.where}: {got} bytes read of {info.size}", transient=True)
         checksum = self._body.checksum
         if checksum is not None and (reason := checksum.mismatch()):
             raise ObjectFailed(dlq.CHECKSUM_MISMATCH, reason)

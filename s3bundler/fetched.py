@@ -25,14 +25,21 @@ GET_CLIENTS = ("crt", "boto3")
 
 @dataclass
 class Fetched:
-    """A small object read whole into memory and verified."""
+    """A small object read whole into memory and verified. Its body is kept in the pieces it
+    arrived in: joining them would hold the object twice for a moment, and the archive's
+    multipart writer copies them into a part anyway."""
 
     entry: ManifestEntry
     info: ObjectInfo
-    data: bytes
+    pieces: list[bytes]
     md5: str
     tags: dict[str, str] | None  # None: the object has tags that could not be read
     flags: list[str]
+
+    @property
+    def data(self) -> bytes:
+        """The body as one bytes object (a copy when it came in several pieces)."""
+        return self.pieces[0] if len(self.pieces) == 1 else b"".join(self.pieces)
 
 
 class TooBigToBuffer(Exception):

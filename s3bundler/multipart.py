@@ -72,7 +72,7 @@ class MultipartWriter:
         self._concurrency = max(1, concurrency)
         self._content_type = content_type
         self._cancel = cancel or threading.Event()
-        self._chunks: deque[bytes] = deque()
+        self._chunks: deque[bytes | memoryview] = deque()
         self._buffered = 0
         self._next_part = 1
         self._inflight: set[Future[dict[str, Any]]] = set()
@@ -129,14 +129,17 @@ class MultipartWriter:
         return len(data)
 
     def _take(self, size: int) -> bytes:
-        """The first ``size`` buffered bytes as one part, copied once."""
-        pieces, total = [], 0
+        """The first ``size`` buffered bytes as one part, copied once (a chunk split between
+        two parts is cut by memoryviews, not copied)."""
+        pieces: list[bytes | memoryview] = []
+        total = 0
         while total < size:
             chunk = self._chunks.popleft()
             if total + len(chunk) > size:
                 need = size - total
-                pieces.append(chunk[:need])
-                self._chunks.appendleft(chunk[need:])
+                view = memoryview(chunk)
+                pieces.append(view[:need])
+                self._chunks.appendleft(view[need:])
                 total = size
             else:
                 pieces.append(chunk)

@@ -22,7 +22,7 @@ from s3bundler.crt_fetcher import CrtFetcher
 from s3bundler.crt_target import resolve_target
 from s3bundler.failures import ObjectFailed
 from s3bundler.fetched import Fetched, TooBigToBuffer
-from s3bundler.fetchers import make_fetcher
+from s3bundler.fetchers import make_crt_fetcher
 from s3common.errors import DownloadError
 from s3common.submanifest import ManifestEntry
 from tests.s3bundler.sources import deny_get, payload, seed
@@ -42,7 +42,7 @@ KEYS = {
 
 def crt_for(s3) -> CrtFetcher:
     session = boto3.session.Session()
-    return make_fetcher("crt", s3, session, 8)  # type: ignore[return-value]
+    return make_crt_fetcher(s3, session, 8)  # type: ignore[return-value]
 
 
 @pytest.fixture()

@@ -47,7 +47,7 @@ class ScriptedFetcher:
             fut.set_exception(outcome)
         else:
             size = entry.size or 0
-            fut.set_result(Fetched(entry, info(size), b"x" * size, "", {}, []))
+            fut.set_result(Fetched(entry, info(size), [b"x" * size], "", {}, []))
 
     def close(self) -> None:
         pass

@@ -9,7 +9,7 @@ import botocore.exceptions
 import pytest
 
 from s3bundler.boto_reads import BotoFetcher
-from s3bundler.fetchers import make_fetcher
+from s3bundler.fetchers import make_crt_fetcher
 from s3bundler.index import read_index
 from s3common.submanifest import ManifestEntry
 from tests.helpers import run_cli
@@ -93,7 +93,7 @@ def test_awscrt_and_boto3_read_seaweedfs_the_same_way(s3, bucket):
     s3.put_object(Bucket=bucket, Key="v", Body=b"two!")
     entries = [ManifestEntry(bucket, k, len(v)) for k, v in src.data.items()]
     entries += [ManifestEntry(bucket, "v", 3, version_id=v1), ManifestEntry(bucket, "v", 4)]
-    crt = make_fetcher("crt", s3, boto3.session.Session(), 4)
+    crt = make_crt_fetcher(s3, boto3.session.Session(), 4)
     boto = BotoFetcher(s3, 4)
     try:
         got = [(crt.submit(e, 1 << 20), boto.submit(e, 1 << 20)) for e in entries]
