@@ -141,11 +141,43 @@ class Catalog:
             rows.extend(table.filter(mask).to_pylist())
         return rows
 
+    def keys_under(self, bucket: str, prefix: str) -> list[str]:
+        """The distinct keys of ``bucket`` that start with ``prefix``, sorted: only the key
+        column of the row groups whose key range can hold such a key is read."""
+        files = self.files(bucket)
+        self.stats.files += len(files)
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="catalog") as pool:
+            parts = pool.map(lambda f: self._keys_in(f, prefix), files)
+            return sorted({key for part in parts for key in part})
+
+    def _keys_in(self, info: CatalogFileInfo, prefix: str) -> list[str]:
+        parquet = self._open(info)
+        meta = parquet.metadata
+        column = parquet.schema_arrow.get_field_index("key")
+        keys: list[str] = []
+        for group in range(meta.num_row_groups):
+            stats = meta.row_group(group).column(column).statistics
+            if stats is not None and stats.has_min_max and not _may_hold_prefix(stats, prefix):
+                continue
+            table = parquet.read_row_group(group, columns=["key"])
+            self.stats.row_groups_read += 1
+            self.stats.bytes_read += meta.row_group(group).total_byte_size
+            column_keys = table.column("key")
+            keys.extend(column_keys.filter(pc.starts_with(column_keys, prefix)).to_pylist())
+        return keys
+
     def scan(self, bucket: str, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
         """Every row of one source bucket's catalog, file by file, in batches."""
         for info in self.files(bucket):
             parquet = self._open(info)
             yield from parquet.iter_batches(columns=list(columns) if columns else None)
+
+
+def _may_hold_prefix(stats: Any, prefix: str) -> bool:
+    """Whether keys between ``stats.min`` and ``stats.max`` can start with ``prefix``: the
+    keys starting with it are those >= prefix whose own first len(prefix) characters are
+    <= prefix."""
+    return stats.max >= prefix and stats.min[: len(prefix)] <= prefix
 
 
 def _groups_holding(meta: pq.FileMetaData, column: int, key: str) -> Iterator[int]:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from s3common.errors import UsageError
+from s3common.cli import positive_int
+from s3common.errors import NotFound, UsageError
 from s3common.request_options import RequestOptions, read_sse_c_key
 from s3common.requests import RequestCounter
-from s3common.s3uri import parse_s3_uri, s3_uri_arg
+from s3common.s3uri import S3Uri, parse_s3_uri, s3_uri_arg
 from s3restore.catalog_search import Catalog
 from s3restore.commands import clients, parser
 from s3restore.locate import Wanted, locate, read_list
@@ -24,6 +25,7 @@ EXAMPLES = """\
   s3bundler restore s3://photos/2024/a.jpg --catalog s3://arch/archives -o - | file -
   s3bundler restore s3://photos/2024/a.jpg --catalog s3://arch/archives --in-place
   s3bundler restore --from-list wanted.csv --catalog s3://arch/archives -o ./restored
+  s3bundler restore --prefix s3://photos/2024/ --catalog s3://arch/archives --to s3://scratch/
   s3bundler restore --from-list wanted.csv --catalog s3://arch/archives --to s3://b/p/ \\
       --tier Bulk --days 3 --wait          # archives in GLACIER/DEEP_ARCHIVE"""
 
@@ -39,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("object", nargs="?", type=s3_uri_arg, metavar="s3://SRC_BUCKET/KEY")
     what.add_argument("--from-list", metavar="FILE", help="CSV of bucket,key[,version_id] rows")
+    what.add_argument(
+        "--prefix", type=_prefix_arg, metavar="s3://SRC_BUCKET/PREFIX",
+        help="every key under PREFIX the catalog knows (its latest archived copy)",
+    )  # fmt: skip
     p.add_argument("--version-id", help="with one object: this version")
     p.add_argument("--catalog", required=True, metavar="s3://ARCHIVE_BUCKET/PREFIX")
     where = p.add_mutually_exclusive_group(required=True)
@@ -57,10 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["Expedited", "Standard", "Bulk"],
         help="S3 restore tier for archives in GLACIER/DEEP_ARCHIVE (default: Standard)",
     )
-    p.add_argument("--days", type=int, default=7, help="days a restored archive stays readable")
+    p.add_argument("--days", type=positive_int, default=7,
+                   help="days a restored archive stays readable")  # fmt: skip
     p.add_argument("--wait", action="store_true", help="wait for cold archives, then restore")
     p.add_argument("--poll", type=float, default=60.0, metavar="SECONDS", help="with --wait")
-    p.add_argument("--concurrency", type=int, default=16, metavar="N")
+    p.add_argument("--concurrency", type=positive_int, default=16, metavar="N")
     p.add_argument(
         "--expected-bucket-owner",
         metavar="ACCOUNT",
@@ -76,12 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    wanted = _wanted(args)
     session, s3 = clients(args, args.concurrency)
-    _request_options(args, wanted).install(s3)
     counter = RequestCounter()
     counter.attach(s3)
     catalog = Catalog(session, s3, parse_s3_uri(args.catalog, require_key=False))
+    listed = _listed(args)  # None: --prefix, which the catalog lists
+    sources = {args.prefix.bucket} if listed is None else {w.bucket for w in listed}
+    _request_options(args, sources).install(s3)
+    wanted = _under_prefix(args.prefix, catalog) if listed is None else listed
     located = locate(catalog, wanted)
     options = RestoreOptions(
         dest=_destination(args, s3, many=len(wanted) > 1),
@@ -108,7 +117,26 @@ def run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _wanted(args: argparse.Namespace) -> list[Wanted]:
+def _prefix_arg(text: str) -> S3Uri:
+    try:
+        return parse_s3_uri(text, require_key=False)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _under_prefix(where: S3Uri, catalog: Catalog) -> list[Wanted]:
+    keys = catalog.keys_under(where.bucket, where.key)
+    if not keys:
+        raise NotFound(f"{where}: no key under this prefix in the catalog {catalog.root}")
+    return [Wanted(where.bucket, key) for key in keys]
+
+
+def _listed(args: argparse.Namespace) -> list[Wanted] | None:
+    """The objects named on the command line or in --from-list; None for --prefix."""
+    if args.prefix is not None:
+        if args.version_id:
+            raise UsageError("--version-id goes with one object, not --prefix")
+        return None
     if args.from_list:
         if args.version_id:
             raise UsageError("--version-id goes with one object, not --from-list")
@@ -132,14 +160,14 @@ def _destination(
     return S3Destination(s3, prefix, args.overwrite)
 
 
-def _request_options(args: argparse.Namespace, wanted: list[Wanted]) -> RequestOptions:
+def _request_options(args: argparse.Namespace, sources: set[str]) -> RequestOptions:
     """Owner and encryption for every request: the catalog's and the targets' buckets are
     the user's; restored objects are written with the SSE-C key or KMS key given."""
     archive = parse_s3_uri(args.catalog, require_key=False).bucket
     if args.to:
         targets = {parse_s3_uri(args.to, require_key=False).bucket}
     elif args.in_place:
-        targets = {w.bucket for w in wanted}
+        targets = set(sources)
     else:
         targets = set()
     key = read_sse_c_key(args.sse_c_key_file) if args.sse_c_key_file else None

@@ -209,3 +209,52 @@ def test_from_list_errors_are_one_line(archived, tmp_path, bad):
     )
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and str(path) in out.stderr
+
+
+def test_restore_a_prefix_to_files_and_into_s3(s3, archived, tmp_path):
+    a = archived
+    out = run_cli(
+        "s3bundler", "restore", "--prefix", f"s3://{a.source_bucket}/photos/", "--catalog",
+        a.catalog, "-o", str(tmp_path / "p"),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    root = tmp_path / "p" / a.source_bucket  # many objects: DIR/<bucket>/<key>
+    got = {str(p.relative_to(root)): p.read_bytes() for p in tmp_path.rglob("*.jpg")}
+    assert got == {k: a.src.data[k] for k in ("photos/a.jpg", "photos/b c+d.jpg")}
+    assert "restored 2 of 2 objects" in out.stderr
+    into = run_cli(
+        "s3bundler", "restore", "--prefix", f"s3://{a.source_bucket}/odd/", "--catalog",
+        a.catalog, "--to", f"s3://{a.archive_bucket}/prefix-back/",
+    )  # fmt: skip
+    assert into.returncode == 0, into.stderr
+    listed = s3.list_objects_v2(Bucket=a.archive_bucket, Prefix="prefix-back/")["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(
+        ["prefix-back/odd//double", "prefix-back/odd/../key"]
+    )
+
+
+def test_a_prefix_the_catalog_does_not_know_is_not_found(archived):
+    a = archived
+    out = run_cli(
+        "s3bundler", "restore", "--prefix", f"s3://{a.source_bucket}/photos/x", "--catalog",
+        a.catalog, "-o", "ignored",
+    )  # fmt: skip
+    assert out.returncode == 6, out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("s3bundler restore: error: s3://") and "no key under this prefix" in line
+    both = run_cli(
+        "s3bundler", "restore", "--prefix", f"s3://{a.source_bucket}/p", f"s3://{a.source_bucket}/k",
+        "--catalog", a.catalog, "-o", "x",
+    )  # fmt: skip
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_a_prefix_holding_a_dlq_row_reports_it(archived, tmp_path):
+    a = archived
+    out = run_cli(
+        "s3bundler", "restore", "--prefix", f"s3://{a.source_bucket}/gone/", "--catalog",
+        a.catalog, "-o", str(tmp_path / "g"),
+    )  # fmt: skip
+    assert out.returncode == 6, out.stderr  # as for one object that was never archived
+    assert "gone/never-there" in out.stderr and "NoSuchKey" in out.stderr
+    assert "restored 0 of 1 objects" in out.stderr
