@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from s3common.aws import AWS_ERRORS, NOT_FOUND_CODES, error_code, read_failed
+from s3common.cli import positive_int
 from s3common.s3uri import parse_s3_uri
 from s3common.submanifest import JobSummary
 from s3grouper.download import load_manifest
@@ -21,13 +22,9 @@ def shards_arg(text: str) -> int | str:
     """``--shards``: a whole number from 1, or ``auto``."""
     if text.strip().lower() == AUTO:
         return AUTO
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number or 'auto': {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
+    if not text.strip().lstrip("+-").isdigit():
+        raise argparse.ArgumentTypeError(f"not a whole number or 'auto': {text!r}")
+    return positive_int(text)
 
 
 @dataclass(frozen=True)
