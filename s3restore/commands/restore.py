@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     wanted = _under_prefix(args.prefix, catalog) if listed is None else listed
     located = locate(catalog, wanted)
     options = RestoreOptions(
-        dest=_destination(args, s3, many=len(wanted) > 1),
+        dest=_destination(args, s3, many=len(wanted) > 1 or args.object is None),
         client_side=args.client_side,
         days=args.days,
         tier=args.tier,

@@ -258,3 +258,14 @@ def test_a_prefix_holding_a_dlq_row_reports_it(archived, tmp_path):
     assert out.returncode == 6, out.stderr  # as for one object that was never archived
     assert "gone/never-there" in out.stderr and "NoSuchKey" in out.stderr
     assert "restored 0 of 1 objects" in out.stderr
+
+
+def test_a_prefix_with_one_key_still_writes_into_the_directory(archived, tmp_path):
+    a = archived
+    out = run_cli(
+        "s3bundler", "restore", "--prefix", f"s3://{a.source_bucket}/photos/a", "--catalog",
+        a.catalog, "-o", str(tmp_path / "one"),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    written = tmp_path / "one" / a.source_bucket / "photos" / "a.jpg"
+    assert written.read_bytes() == a.src.data["photos/a.jpg"]
