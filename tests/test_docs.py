@@ -4,6 +4,7 @@ repository."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -64,11 +65,28 @@ def test_the_readme_module_map_names_every_worker_module():
         assert f"`{path.name}`" in readme or f"`s3bundler/{path.name}`" in readme, path.name
 
 
+def _project_files(suffix: str) -> list[Path]:
+    return [
+        path
+        for path in ROOT.rglob(f"*{suffix}")
+        if not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
+    ]
+
+
+#: A document reached by climbing out of the repository, or a bare ``name.md`` (no directory:
+#: a document meant to sit beside this one); a path with directories names a file of another
+#: project.
+CLIMBS_OUT = re.compile(r"(?<![\w.])\.\./(?:[\w.-]+/)*[\w.-]+\.md\b")
+BARE_MD = re.compile(r"(?<![\w./-])([\w-]+\.md)\b")
+
+
 @pytest.mark.parametrize("suffix", [".py", ".md", ".toml", ".sh"])
 def test_nothing_cites_a_file_outside_the_repository(suffix):
-    for path in ROOT.rglob(f"*{suffix}"):
-        if any(part.startswith(".") for part in path.relative_to(ROOT).parts):
-            continue
+    documents = {path.name for path in _project_files(".md")}
+    for path in _project_files(suffix):
         if path == Path(__file__).resolve():
             continue
-        assert "design.md" not in path.read_text(encoding="utf-8", errors="replace"), path
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert not CLIMBS_OUT.search(text), path
+        cited = {m.group(1) for m in BARE_MD.finditer(text)}
+        assert cited <= documents, (path, sorted(cited - documents))
