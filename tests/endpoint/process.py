@@ -124,13 +124,14 @@ class FaultServer(StartStop):
         """The headers of the logged requests that match (``exempt`` set-up calls left out)."""
         return [r["headers"] for r in self.requests(**match) if not r["exempt"]]
 
-    def fresh(self, monkeypatch: Any, *buckets: str) -> Any:
+    def fresh(self, monkeypatch: Any, *buckets: str, exempt: bool = True) -> Any:
         """:meth:`reset`, point the standard variables at this endpoint (``monkeypatch``),
-        create ``buckets``; returns an exempt S3 client (its calls are never faulted)."""
+        create ``buckets``; returns an S3 client, ``exempt`` (never faulted, left out of
+        :meth:`headers`) unless told otherwise."""
         self.reset()
         for name, value in self.env().items():
             monkeypatch.setenv(name, value)
-        client = self.client("s3", exempt=True)
+        client = self.client("s3", exempt=exempt)
         for bucket in buckets:
             client.create_bucket(Bucket=bucket)
         return client

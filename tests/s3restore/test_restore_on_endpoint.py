@@ -26,13 +26,8 @@ def server(fault_server):
 @pytest.fixture()
 def job(server, monkeypatch):
     """80 objects archived in one .tar by the real worker, on the instrumented endpoint."""
-    server.reset()
-    for name, value in server.env().items():
-        monkeypatch.setenv(name, value)
-    s3 = server.client("s3")
     src, arch, man = "ep-src", "ep-arch", "ep-man"
-    for b in (src, arch, man):
-        s3.create_bucket(Bucket=b)
+    s3 = server.fresh(monkeypatch, src, arch, man, exempt=False)
     sizes = {f"k/{i:03d}": 1000 + 37 * i for i in range(80)}
     source = seed(s3, src, sizes)
     manifest = put_manifest(
@@ -108,13 +103,8 @@ def test_a_copied_range_whose_crc32c_differs_is_not_left_behind(server, job):
 def compressed_job(server, monkeypatch, request):
     """A compressed archive of incompressible objects (the worst case for the bytes a read
     must plan for): 400 of 6-12 KiB and a few of 300 KiB, so several ~1 MiB frames."""
-    server.reset()
-    for name, value in server.env().items():
-        monkeypatch.setenv(name, value)
-    s3 = server.client("s3")
     src, arch, man = "ep-src", "ep-arch", "ep-man"
-    for b in (src, arch, man):
-        s3.create_bucket(Bucket=b)
+    s3 = server.fresh(monkeypatch, src, arch, man, exempt=False)
     rng = random.Random(11)
     data = {f"r/{i:03d}": rng.randbytes(rng.randrange(6 << 10, 12 << 10)) for i in range(400)}
     for i in (50, 200, 333):
