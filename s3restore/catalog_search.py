@@ -141,30 +141,29 @@ class Catalog:
             rows.extend(table.filter(mask).to_pylist())
         return rows
 
-    def keys_under(self, bucket: str, prefix: str) -> list[str]:
-        """The distinct keys of ``bucket`` that start with ``prefix``, sorted: only the key
-        column of the row groups whose key range can hold such a key is read."""
+    def rows_under(self, bucket: str, prefix: str) -> list[dict[str, Any]]:
+        """Every catalog row of ``bucket`` whose key starts with ``prefix``, with its
+        ``bucket``: only the row groups whose key range can hold such a key are read."""
         files = self.files(bucket)
         self.stats.files += len(files)
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="catalog") as pool:
-            parts = pool.map(lambda f: self._keys_in(f, prefix), files)
-            return sorted({key for part in parts for key in part})
+            found = pool.map(lambda f: self._rows_under_in(f, prefix), files)
+            return [row | {"bucket": bucket} for part in found for row in part]
 
-    def _keys_in(self, info: CatalogFileInfo, prefix: str) -> list[str]:
+    def _rows_under_in(self, info: CatalogFileInfo, prefix: str) -> list[dict[str, Any]]:
         parquet = self._open(info)
         meta = parquet.metadata
         column = parquet.schema_arrow.get_field_index("key")
-        keys: list[str] = []
+        rows: list[dict[str, Any]] = []
         for group in range(meta.num_row_groups):
             stats = meta.row_group(group).column(column).statistics
             if stats is not None and stats.has_min_max and not _may_hold_prefix(stats, prefix):
                 continue
-            table = parquet.read_row_group(group, columns=["key"])
+            table = parquet.read_row_group(group)
             self.stats.row_groups_read += 1
             self.stats.bytes_read += meta.row_group(group).total_byte_size
-            column_keys = table.column("key")
-            keys.extend(column_keys.filter(pc.starts_with(column_keys, prefix)).to_pylist())
-        return keys
+            rows.extend(table.filter(pc.starts_with(table.column("key"), prefix)).to_pylist())
+        return rows
 
     def scan(self, bucket: str, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
         """Every row of one source bucket's catalog, file by file, in batches."""

@@ -101,6 +101,16 @@ def locate(catalog: Catalog, wanted: Sequence[Wanted]) -> dict[Wanted, list[Foun
     return found
 
 
+def locate_under(catalog: Catalog, bucket: str, prefix: str) -> dict[Wanted, list[Found]]:
+    """Every key of ``bucket`` under ``prefix`` that the catalog knows, in key order, with
+    its rows (each key wanted without a version, as a listed key would be)."""
+    found: dict[Wanted, list[Found]] = defaultdict(list)
+    for row in sorted(catalog.rows_under(bucket, prefix), key=lambda r: r["key"]):
+        wanted = Wanted(bucket, row["key"])
+        found[wanted].append(Found(wanted, row))
+    return dict(found)
+
+
 def best(found: Iterable[Found]) -> Found | None:
     """What to restore from when an object is in more than one place: an archived or copied
     row (the latest archive run wins), else the failure."""

@@ -15,7 +15,7 @@ from s3common.requests import RequestCounter
 from s3common.s3uri import S3Uri, parse_s3_uri, s3_uri_arg
 from s3restore.catalog_search import Catalog
 from s3restore.commands import clients, parser
-from s3restore.locate import Wanted, locate, read_list
+from s3restore.locate import Found, Wanted, locate, locate_under, read_list
 from s3restore.restore import RestoreOptions, restore
 from s3restore.targets import FileDestination, S3Destination
 
@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
     listed = _listed(args)  # None: --prefix, which the catalog lists
     sources = {args.prefix.bucket} if listed is None else {w.bucket for w in listed}
     _request_options(args, sources).install(s3)
-    wanted = _under_prefix(args.prefix, catalog) if listed is None else listed
-    located = locate(catalog, wanted)
+    located = _under_prefix(args.prefix, catalog) if listed is None else locate(catalog, listed)
+    wanted = list(located)
     options = RestoreOptions(
         dest=_destination(args, s3, many=len(wanted) > 1 or args.object is None),
         client_side=args.client_side,
@@ -124,11 +124,11 @@ def _prefix_arg(text: str) -> S3Uri:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _under_prefix(where: S3Uri, catalog: Catalog) -> list[Wanted]:
-    keys = catalog.keys_under(where.bucket, where.key)
-    if not keys:
+def _under_prefix(where: S3Uri, catalog: Catalog) -> dict[Wanted, list[Found]]:
+    located = locate_under(catalog, where.bucket, where.key)
+    if not located:
         raise NotFound(f"{where}: no key under this prefix in the catalog {catalog.root}")
-    return [Wanted(where.bucket, key) for key in keys]
+    return located
 
 
 def _listed(args: argparse.Namespace) -> list[Wanted] | None:
