@@ -205,8 +205,8 @@ class ObjectGet(Callbacks):
         info = self._info
         if not isinstance(info, ObjectInfo):
             raise DownloadError(f"{self.where}: unreadable GET response headers ({info!r})")
-        data = self._body.take()
-        if (got := sum(map(len, data))) != info.size:
+        pieces = self._body.take()
+        if (got := sum(map(len, pieces))) != info.size:
             raise DownloadError(f"{self.where}: {got} bytes read of {info.size}", transient=True)
         checksum = self._body.checksum
         if checksum is not None and (reason := checksum.mismatch()):
@@ -215,8 +215,8 @@ class ObjectGet(Callbacks):
         info.check_md5(md5)
         flags = info.flags_against(self.entry)
         if info.tag_count:
-            return NeedsTags(Fetched(self.entry, info, data, md5, None, flags))
-        return Fetched(self.entry, info, data, md5, {}, flags)
+            return NeedsTags(Fetched(self.entry, info, pieces, md5, None, flags))
+        return Fetched(self.entry, info, pieces, md5, {}, flags)
 
 
 class TagsGet(Callbacks):
